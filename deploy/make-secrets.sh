@@ -1,0 +1,35 @@
+#!/bin/sh
+# Creates deploy/secrets/* for docker-compose.yml with fresh random values, once.
+# Existing files are kept, so re-running it never rotates a key behind your back.
+# Afterwards put the Feishu app secret (and, for FEISHU_CALLBACK_MODE=http, the encrypt key and
+# verification token) into their files. Needs openssl.
+set -eu
+cd "$(dirname "$0")"
+umask 077
+mkdir -p secrets
+
+put() { # name value
+  if [ -e "secrets/$1" ]; then
+    echo "keep    secrets/$1"
+  else
+    printf '%s' "$2" > "secrets/$1"
+    echo "created secrets/$1"
+  fi
+}
+
+# Hex passwords need no escaping inside a URL.
+put postgres_password "$(openssl rand -hex 24)"
+put feishu_db_password "$(openssl rand -hex 24)"
+put temporal_db_password "$(openssl rand -hex 24)"
+put database_url "postgres://feishu:$(cat secrets/feishu_db_password)@postgresql:5432/feishu_user_auth"
+put token_encryption_keys "k1:$(openssl rand -base64 32)"
+put payload_codec_keys "c1:$(openssl rand -base64 32)"
+put api_keys "ops:status:$(openssl rand -hex 24),app:token:$(openssl rand -hex 24)"
+put grafana_admin_password "$(openssl rand -hex 16)"
+put feishu_app_secret ""
+put feishu_encrypt_key ""
+put feishu_verification_token ""
+
+if [ ! -s secrets/feishu_app_secret ]; then
+  echo "next: write the app secret of FEISHU_APP_ID into deploy/secrets/feishu_app_secret"
+fi
