@@ -3,7 +3,7 @@
 #   worker: node --import tsx workers/main.ts
 #   api:    node --import tsx api/main.ts
 # tsx runs the TypeScript sources directly and is a runtime dependency, so this installs with
-# plain `npm ci` (dev dependencies included) rather than --omit=dev.
+# plain `npm ci`, dev dependencies included (NODE_ENV=production alone would drop them).
 FROM node:20-slim
 
 ENV NODE_ENV=production \

@@ -1,0 +1,229 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import { describe, expect, it } from 'vitest';
+import { readText, readYaml, repoPath, ROOT } from './shared.js';
+
+// ajv-formats is CommonJS; under ESM its default export may arrive wrapped.
+const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ??
+  addFormatsModule) as unknown as (ajv: Ajv) => Ajv;
+
+interface Service {
+  image?: string;
+  build?: unknown;
+  command?: string[] | string;
+  entrypoint?: string[] | string;
+  environment?: Record<string, string | number | boolean | null>;
+  env_file?: ({ path: string; required?: boolean } | string)[];
+  secrets?: (string | { source: string })[];
+  volumes?: (string | { source?: string })[];
+  depends_on?: Record<string, { condition: string }> | string[];
+  ports?: string[];
+}
+interface ComposeFile {
+  services: Record<string, Service>;
+  secrets: Record<string, { file?: string }>;
+  volumes?: Record<string, unknown>;
+}
+
+const compose = readYaml('docker-compose.yml') as ComposeFile;
+
+function validator(schemaFile: string): (data: unknown) => ErrorObject[] {
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  addFormats(ajv);
+  const schema = JSON.parse(readFileSync(schemaFile, 'utf8')) as Record<string, unknown>;
+  // The official file names draft-07 as "https://json-schema.org/draft-07/schema", a spelling Ajv
+  // does not register; Ajv's default dialect is draft-07 itself, so drop the reference.
+  if (/json-schema\.org\/draft-07\/schema#?$/.test(String(schema.$schema))) delete schema.$schema;
+  const validate = ajv.compile(schema);
+  return (data) => (validate(data) ? [] : (validate.errors ?? []));
+}
+
+/**
+ * The official Compose Specification schema (schema/compose-spec.json of compose-spec/compose-spec)
+ * is not committed here. It is used when a copy is found: $COMPOSE_SPEC_SCHEMA, shared/ beside the
+ * checkout, or test/monitoring/fixtures/compose-spec.json (git-ignored). docs/deployment.md says how
+ * to get one.
+ */
+const officialSchema = [
+  process.env.COMPOSE_SPEC_SCHEMA,
+  path.resolve(ROOT, '..', 'shared', 'schemas', 'compose-spec.json'),
+  repoPath('test', 'monitoring', 'fixtures', 'compose-spec.json'),
+].find((p): p is string => Boolean(p && existsSync(p)));
+
+describe('docker-compose.yml', () => {
+  it('is valid against the repository subset schema of the Compose Specification', () => {
+    const errors = validator(repoPath('test', 'monitoring', 'fixtures', 'compose-subset.schema.json'))(
+      compose,
+    );
+    expect(errors.map((e) => `${e.instancePath} ${e.message}`)).toEqual([]);
+  });
+
+  it.skipIf(!officialSchema)(
+    `is valid against the official Compose Specification schema (${officialSchema ?? 'no copy found: skipped'})`,
+    () => {
+      const errors = validator(officialSchema!)(compose);
+      expect(errors.map((e) => `${e.instancePath} ${e.message}`)).toEqual([]);
+    },
+  );
+
+  it('is rejected by the schemas when it is broken', () => {
+    const broken = structuredClone(compose) as unknown as Record<
+      string,
+      Record<string, Record<string, unknown>>
+    >;
+    broken.services!.api!.restart = 'sometimes';
+    broken.services!.worker!.comand = ['node'];
+    const schemas = [repoPath('test', 'monitoring', 'fixtures', 'compose-subset.schema.json')];
+    if (officialSchema) schemas.push(officialSchema);
+    for (const s of schemas) expect(validator(s)(broken).length, s).toBeGreaterThan(0);
+  });
+
+  it('runs the whole stack', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(
+      [
+        'api',
+        'grafana',
+        'postgresql',
+        'prometheus',
+        'temporal',
+        'temporal-schema',
+        'temporal-setup',
+        'temporal-ui',
+        'worker',
+      ].sort(),
+    );
+    const s = compose.services;
+    expect(s.postgresql!.image).toMatch(/^postgres:/);
+    expect(s.temporal!.image).toMatch(/^temporalio\/server:/);
+    expect(s.temporal!.environment).toMatchObject({ DB: 'postgres12', POSTGRES_SEEDS: 'postgresql' });
+    expect(s['temporal-ui']!.image).toMatch(/^temporalio\/ui:/);
+    expect(String(s['temporal-ui']!.environment!.TEMPORAL_CODEC_ENDPOINT)).toMatch(/\/codec$/);
+    expect(s.worker!.command).toEqual(['node', '--import', 'tsx', 'workers/main.ts']);
+    expect(s.api!.command).toEqual(['node', '--import', 'tsx', 'api/main.ts']);
+    for (const name of ['worker', 'api']) {
+      expect(s[name]!.build, name).toMatchObject({ context: '.', dockerfile: 'Dockerfile' });
+      expect(s[name]!.depends_on, name).toMatchObject({
+        postgresql: { condition: 'service_healthy' },
+        'temporal-setup': { condition: 'service_completed_successfully' },
+      });
+    }
+    expect(s.prometheus!.volumes).toEqual(
+      expect.arrayContaining([
+        './monitoring/prometheus/alerts.yml:/etc/prometheus/rules/alerts.yml:ro',
+        './monitoring/prometheus/recording.yml:/etc/prometheus/rules/recording.yml:ro',
+      ]),
+    );
+    expect(s.grafana!.volumes).toEqual(
+      expect.arrayContaining([
+        './monitoring/grafana/provisioning/datasources:/etc/grafana/provisioning/datasources:ro',
+        './monitoring/grafana/provisioning/dashboards:/etc/grafana/provisioning/dashboards:ro',
+        './monitoring/grafana/dashboards:/var/lib/grafana/dashboards:ro',
+      ]),
+    );
+  });
+
+  it('registers the search attributes the grant workflows set', () => {
+    const script = readText('deploy', 'temporal', 'setup-namespace.sh');
+    for (const spec of [
+      'FeishuOpenId:Keyword',
+      'FeishuAppId:Keyword',
+      'FeishuAuthStatus:Keyword',
+      'FeishuTokenExpiresAt:Datetime',
+    ]) {
+      expect(script).toContain(spec);
+    }
+    expect(compose.services['temporal-setup']!.command).toEqual(['/scripts/setup-namespace.sh']);
+  });
+
+  it('keeps secrets out of the file: only *_FILE paths and Docker secrets', () => {
+    const secretLike = /SECRET|PASSWORD|PWD|TOKEN|KEYS?$|DATABASE_URL/;
+    for (const [name, svc] of Object.entries(compose.services)) {
+      for (const [key, value] of Object.entries(svc.environment ?? {})) {
+        if (!secretLike.test(key) || key.endsWith('_FILE')) continue;
+        // Allowed: booleans and non-secret switches such as TEMPORAL_CODEC_PASS_ACCESS_TOKEN.
+        expect(String(value), `${name}.${key}`).toMatch(/^(\$\{[A-Z_]+:-(true|false)\}|true|false)$/);
+      }
+      for (const [key, value] of Object.entries(svc.environment ?? {})) {
+        if (key.endsWith('_FILE'))
+          expect(String(value), `${name}.${key}`).toMatch(/^\/run\/secrets\/[a-z_]+$/);
+      }
+      for (const ref of svc.secrets ?? []) {
+        const id = typeof ref === 'string' ? ref : ref.source;
+        expect(compose.secrets[id], `${name} uses undeclared secret ${id}`).toBeDefined();
+      }
+    }
+    for (const [id, def] of Object.entries(compose.secrets)) {
+      expect(def.file, id).toBe(`deploy/secrets/${id}`);
+    }
+    expect(readText('deploy', '.gitignore')).toMatch(/^secrets\/$/m);
+    const made = readText('deploy', 'make-secrets.sh');
+    for (const id of Object.keys(compose.secrets))
+      expect(made, `make-secrets.sh creates ${id}`).toContain(`put ${id} `);
+  });
+
+  it('covers the configuration contract with the env file and the secrets', () => {
+    const example = readText('deploy', 'env', 'feishu-user-auth.env.example');
+    const app = compose.services.api!;
+    const provided = new Set([
+      ...[...example.matchAll(/^([A-Z_]+)=/gm)].map((m) => m[1]!),
+      ...Object.keys(app.environment ?? {}).map((k) => k.replace(/_FILE$/, '')),
+    ]);
+    const contract = [
+      'FEISHU_APP_ID',
+      'FEISHU_APP_SECRET',
+      'FEISHU_DOMAIN',
+      'FEISHU_OAUTH_DOMAIN',
+      'FEISHU_CALLBACK_MODE',
+      'FEISHU_ENCRYPT_KEY',
+      'FEISHU_VERIFICATION_TOKEN',
+      'PUBLIC_BASE_URL',
+      'DATABASE_URL',
+      'TEMPORAL_ADDRESS',
+      'TEMPORAL_NAMESPACE',
+      'TEMPORAL_TASK_QUEUE',
+      'TOKEN_ENCRYPTION_KEYS',
+      'PAYLOAD_CODEC_KEYS',
+      'API_KEYS',
+      'PORT',
+    ];
+    expect(contract.filter((v) => !provided.has(v))).toEqual([]);
+    expect(app.env_file).toEqual([{ path: 'deploy/env/feishu-user-auth.env', required: true }]);
+  });
+
+  it('mounts only files that exist in the repository', () => {
+    for (const [name, svc] of Object.entries(compose.services)) {
+      for (const v of svc.volumes ?? []) {
+        const source = typeof v === 'string' ? v.split(':')[0]! : (v.source ?? '');
+        if (!source.startsWith('./')) {
+          expect(compose.volumes, `${name}: named volume ${source}`).toHaveProperty(source);
+          continue;
+        }
+        expect(existsSync(repoPath(source)), `${name} mounts ${source}`).toBe(true);
+      }
+      const deps = Array.isArray(svc.depends_on) ? svc.depends_on : Object.keys(svc.depends_on ?? {});
+      for (const dep of deps) expect(compose.services, name).toHaveProperty(dep);
+    }
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = readText('Dockerfile');
+  const lines = dockerfile.split('\n').filter((l) => l.trim() && !l.trimStart().startsWith('#'));
+
+  it('builds on node:20-slim with npm ci (tsx runs the sources) and runs as a non-root user', () => {
+    expect(lines.find((l) => l.startsWith('FROM'))).toMatch(/^FROM node:20-slim\b/);
+    expect(dockerfile).toMatch(/RUN .*npm ci\b/);
+    expect(dockerfile).not.toMatch(/--omit=dev/);
+    const users = lines.filter((l) => l.startsWith('USER')).map((l) => l.split(/\s+/)[1]);
+    expect(users.at(-1)).toBeDefined();
+    expect(['root', '0']).not.toContain(users.at(-1));
+    expect(dockerfile).toContain('ENTRYPOINT ["/app/deploy/docker-entrypoint.sh"]');
+  });
+
+  it('keeps secrets and local state out of the build context', () => {
+    const ignored = readText('.dockerignore').split('\n');
+    for (const p of ['.git', 'node_modules', '.env', '.data', 'deploy/secrets']) expect(ignored).toContain(p);
+  });
+});
