@@ -1,0 +1,59 @@
+import type { AppStatus, UserStatus } from './config';
+import type { FaultKind, FaultSettings } from './faults';
+import { ageMessage, clickCardButton, sendUserMessage, type ButtonSelector } from './interactions';
+import { createInspection, expireTokens, setUserStatus, updateApp, type TokenKind } from './inspection';
+import { revokeAuthorizations } from './oauth/grants';
+import { approveAuthorization, approveDevice, denyAuthorization } from './oauth/routes';
+import type { Runtime } from './runtime';
+
+/** Everything a test can do to or learn from a running sandbox; `/__sandbox/...` exposes the same over HTTP. */
+export function createControl(rt: Runtime) {
+  const app = (appId: string) => {
+    const found = rt.store.app(appId);
+    if (!found) throw new Error(`sandbox: no app ${appId}`);
+    return found;
+  };
+  return {
+    state: createInspection(rt),
+    faults: {
+      set: (settings: Partial<FaultSettings>) => rt.faults.set(settings),
+      reset: () => rt.faults.reset(),
+      failNext: (kind: FaultKind, options?: { count?: number; pathPrefix?: string }) =>
+        rt.faults.failNext(kind, options),
+      get: () => rt.faults.snapshot(),
+    },
+    /** The open_id a seeded user has in an app, by display name (张三 / Zhang San) or position. */
+    openIdOf: (appId: string, who: string | number = 0): string => {
+      const users = rt.config.users;
+      const user =
+        typeof who === 'number' ? users[who] : users.find((u) => u.name === who || u.enName === who);
+      if (!user) throw new Error(`sandbox: no user ${who}`);
+      return rt.store.openId(appId, user.key);
+    },
+    sendUserMessage: (appId: string, openId: string, text: string) =>
+      sendUserMessage(rt, appId, openId, text),
+    clickCardButton: (messageId: string, button: ButtonSelector, operatorOpenId?: string) =>
+      clickCardButton(rt, messageId, button, operatorOpenId),
+    approveAuthorization: (authorizeUrl: string, openId: string) =>
+      approveAuthorization(rt, authorizeUrl, openId),
+    denyAuthorization: (authorizeUrl: string) => denyAuthorization(rt, authorizeUrl),
+    approveDevice: (userCode: string, openId: string) => approveDevice(rt, userCode, openId),
+    denyDevice: (userCode: string) => approveDevice(rt, userCode, undefined),
+    expireTokens: (filter?: { appId?: string; openId?: string; kinds?: TokenKind[] }) =>
+      expireTokens(rt, filter),
+    revokeGrant: (appId: string, openId: string) => {
+      const user = rt.store.userByOpenId(appId, openId);
+      return user ? revokeAuthorizations(rt.store, appId, user.key) : 0;
+    },
+    dropWsConnections: (appId?: string) => rt.callbacks.ws.drop(appId),
+    verifyCallbackUrl: (appId: string) => rt.callbacks.verifyUrl(app(appId)),
+    setUserStatus: (appId: string, openId: string, status: UserStatus) =>
+      setUserStatus(rt, appId, openId, status),
+    updateApp: (appId: string, patch: { status?: AppStatus; refreshEnabled?: boolean }) =>
+      updateApp(rt, appId, patch),
+    /** Makes a message look older, to reach the 14-day edit limit without waiting. */
+    ageMessage: (messageId: string, ms: number) => ageMessage(rt, messageId, ms),
+  };
+}
+
+export type SandboxControl = ReturnType<typeof createControl>;

@@ -1,0 +1,51 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Router from '@koa/router';
+import Koa from 'koa';
+import { registerAppTokenRoutes } from './app-tokens';
+import { registerChatView } from './chat-view/routes';
+import type { SandboxControl } from './control';
+import { openApi } from './errors';
+import { isApiPath } from './faults';
+import { errorMiddleware } from './http/respond';
+import { registerMessageRoutes } from './messages-api';
+import { registerOAuthRoutes } from './oauth/routes';
+import type { Runtime } from './runtime';
+import { registerSandboxApi } from './sandbox-api';
+import { registerUserInfoRoute } from './user-info';
+
+function buildApp(rt: Runtime, control: SandboxControl): Koa {
+  const router = new Router();
+  router.get('/healthz', (ctx) => void (ctx.body = { ok: true }));
+  registerAppTokenRoutes(router, rt);
+  registerOAuthRoutes(router, rt);
+  registerUserInfoRoute(router, rt);
+  registerMessageRoutes(router, rt);
+  rt.callbacks.ws.registerRoutes(router);
+  registerSandboxApi(router, rt, control);
+  registerChatView(router, rt);
+
+  const app = new Koa();
+  app.use(rt.counters.middleware());
+  app.use(errorMiddleware(rt.logger));
+  app.use(rt.faults.middleware());
+  app.use(router.routes());
+  app.use((ctx) => {
+    // Unknown API paths answer like Feishu's gateway; anything else is a plain 404.
+    if (ctx.body === undefined && isApiPath(ctx.path)) throw openApi.notFound();
+  });
+  app.on('error', (err: unknown) => rt.logger.debug({ err }, 'sandbox: koa error'));
+  return app;
+}
+
+export async function listen(rt: Runtime, control: SandboxControl): Promise<{ server: Server; url: string }> {
+  const server = createServer(buildApp(rt, control).callback());
+  server.on('upgrade', (request, socket, head) => rt.callbacks.ws.handleUpgrade(request, socket, head));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(rt.config.port, rt.config.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = rt.config.host.includes(':') ? `[${rt.config.host}]` : rt.config.host;
+  return { server, url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}` };
+}
