@@ -78,6 +78,13 @@ describe('troubleshooting guide', () => {
   ])('covers %s', (needle) => {
     expect(guide).toContain(needle);
   });
+
+  it('links between sections resolve', () => {
+    const own = new Set([...guide.matchAll(/^#{1,6}\s+(.+)$/gm)].map((m) => githubSlug(m[1]!)));
+    const links = [...guide.matchAll(/\]\(#([^)]+)\)/g)].map((m) => m[1]!);
+    expect(links.length).toBeGreaterThan(5);
+    expect(links.filter((l) => !own.has(l))).toEqual([]);
+  });
 });
 
 describe('deployment guide', () => {
