@@ -1,0 +1,157 @@
+import { buildCard, type CardView } from '../lib/cards/build';
+import { FeishuApiError } from '../lib/feishu/errors';
+import { authorizeUrl, codeChallengeFor, newOAuthSecrets } from '../lib/feishu/oauth';
+import { authFailureTotal, authSessionDuration, authSessionTotal, authSuccessTotal } from '../lib/metrics';
+import {
+  getSession,
+  insertSession,
+  setSessionMessage,
+  setSessionScopes,
+  settleSession,
+  type SessionRow,
+} from '../lib/store/sessions';
+import { setGrantStatus } from '../lib/store/grants';
+import type { GrantStatus, Locale } from '../workflows/types';
+import type { ActivityDeps } from './deps';
+import { toActivityFailure } from './feishu-failure';
+
+export interface StartAttemptInput {
+  appId: string;
+  openId: string;
+  workflowId: string;
+  attemptId: string;
+  scopes: string[];
+  expiresAt: number;
+  locale: Locale;
+  notice?: 'reauth' | 'renewal';
+  /** Turn this earlier card (a Retry click) into the new attempt instead of sending another. */
+  reuseMessageId?: string;
+}
+
+export interface SettleInput {
+  appId: string;
+  openId: string;
+  attemptId: string;
+  sessionStatus: SessionRow['status'];
+  /** The grant's status after this attempt; omitted when a live grant is unaffected. */
+  grantStatus?: GrantStatus;
+  reason?: string;
+  errorCode?: number;
+}
+
+export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: ActivityDeps) {
+  function pendingView(row: SessionRow, notice?: 'reauth' | 'renewal'): CardView {
+    if (!row.state_ct || !row.verifier_ct) throw new Error(`attempt ${row.id} has no OAuth secrets left`);
+    const ctx = { appId: row.app_id, openId: row.open_id };
+    const state = cipher.open({ keyId: row.key_id, box: row.state_ct }, { ...ctx, kind: 'oauth_state' });
+    const verifier = cipher.open(
+      { keyId: row.key_id, box: row.verifier_ct },
+      { ...ctx, kind: 'pkce_verifier' },
+    );
+    return {
+      state: 'pending',
+      openId: row.open_id,
+      attemptId: row.id,
+      scopes: row.scopes,
+      expiresAt: row.expires_at.getTime(),
+      notice,
+      authorizeUrl: authorizeUrl({
+        oauthDomain: feishu.settings.oauthDomain,
+        appId: row.app_id,
+        redirectUri,
+        scopes: row.scopes,
+        state,
+        codeChallenge: codeChallengeFor(verifier),
+      }),
+    };
+  }
+
+  async function deliver(row: SessionRow, card: object, reuseMessageId: string | undefined): Promise<string> {
+    if (reuseMessageId) {
+      try {
+        await feishu.patchCard(reuseMessageId, card);
+        return reuseMessageId;
+      } catch (err) {
+        if (!(err instanceof FeishuApiError && err.kind === 'card_not_updatable')) throw err;
+        logger.info({ attemptId: row.id }, 'the earlier card cannot be updated any more; sending a new one');
+      }
+    }
+    // uuid = attempt id: a retried send returns the first message instead of a second card.
+    return feishu.sendCard(row.open_id, card, row.id);
+  }
+
+  return {
+    /** Creates the attempt's OAuth secrets and row, and puts its card in front of the user. */
+    async startAttempt(input: StartAttemptInput): Promise<{ messageId: string }> {
+      const secrets = newOAuthSecrets();
+      const ctx = { appId: input.appId, openId: input.openId };
+      const stateSealed = cipher.seal(secrets.state, { ...ctx, kind: 'oauth_state' });
+      const verifierSealed = cipher.seal(secrets.codeVerifier, { ...ctx, kind: 'pkce_verifier' });
+      const row = await insertSession(db, {
+        id: input.attemptId,
+        appId: input.appId,
+        openId: input.openId,
+        workflowId: input.workflowId,
+        scopes: input.scopes,
+        locale: input.locale,
+        stateHash: secrets.stateHash,
+        keyId: stateSealed.keyId,
+        stateCt: stateSealed.box,
+        verifierCt: verifierSealed.box,
+        expiresAt: new Date(input.expiresAt),
+      });
+      if (row.message_id) return { messageId: row.message_id };
+      let messageId: string;
+      try {
+        messageId = await deliver(row, buildCard(pendingView(row, input.notice)), input.reuseMessageId);
+      } catch (err) {
+        throw toActivityFailure(err);
+      }
+      await setSessionMessage(db, row.id, messageId);
+      authSessionTotal.inc();
+      return { messageId };
+    },
+
+    /** A second request merged more scopes into the pending attempt: same card, new link. */
+    async rescopeAttempt(input: { attemptId: string; scopes: string[]; expiresAt: number }): Promise<void> {
+      await setSessionScopes(db, input.attemptId, input.scopes, new Date(input.expiresAt));
+      const row = await getSession(db, input.attemptId);
+      if (!row?.message_id) return;
+      try {
+        await feishu.patchCard(row.message_id, buildCard(pendingView(row)));
+      } catch (err) {
+        throw toActivityFailure(err);
+      }
+    },
+
+    /** Records how an attempt ended (session row, grant status, metrics). Idempotent. */
+    async settleAttempt(input: SettleInput): Promise<void> {
+      const before = await getSession(db, input.attemptId);
+      await settleSession(db, input.attemptId, {
+        status: input.sessionStatus,
+        errorCode: input.errorCode !== undefined ? String(input.errorCode) : undefined,
+        reason: input.reason,
+      });
+      if (input.grantStatus) {
+        await setGrantStatus(db, input.appId, input.openId, input.grantStatus, input.reason ?? null);
+      }
+      if (before && !before.settled_at) {
+        authSessionDuration.observe((Date.now() - before.created_at.getTime()) / 1000);
+        if (input.sessionStatus === 'authorized') authSuccessTotal.inc();
+        else authFailureTotal.inc({ reason: input.reason ?? input.sessionStatus });
+      }
+    },
+
+    /** Shows a settled state on the attempt's card, in place. */
+    async updateCard(input: {
+      messageId: string;
+      view: Exclude<CardView, { state: 'pending' }>;
+    }): Promise<void> {
+      try {
+        await feishu.patchCard(input.messageId, buildCard(input.view));
+      } catch (err) {
+        throw toActivityFailure(err);
+      }
+    },
+  };
+}

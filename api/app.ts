@@ -1,0 +1,86 @@
+import { bodyParser } from '@koa/bodyparser';
+import type { Client } from '@temporalio/client';
+import Koa from 'koa';
+import type { Config } from '../lib/config';
+import type { Db } from '../lib/db';
+import type { Logger } from '../lib/logger';
+import { httpRequestDuration } from '../lib/metrics';
+import type { TokenCipher } from '../lib/token-crypto';
+import { requireApiKey } from './api-keys';
+import { errorHandler } from './errors';
+import { createCallbackHandlers, type CallbackHandlers } from './feishu/handlers';
+import { httpEventRoutes } from './feishu/http-events';
+import type { GrantService } from './grants';
+import { authorizationRoutes } from './routes/authorizations';
+import { healthRoutes } from './routes/health';
+import { oauthCallbackRoutes } from './routes/oauth-callback';
+import { userRoutes } from './routes/users';
+
+export interface AppOptions {
+  config: Pick<
+    Config,
+    'API_KEYS' | 'FEISHU_CALLBACK_MODE' | 'FEISHU_ENCRYPT_KEY' | 'FEISHU_VERIFICATION_TOKEN'
+  >;
+  db: Db;
+  cipher: TokenCipher;
+  temporal: Client;
+  grants: GrantService;
+  logger: Logger;
+  accessTokenMarginSeconds: number;
+}
+
+/** The API as a Koa app, without listening: processes and tests each put it on their own port. */
+export function createApp(options: AppOptions): { app: Koa; handlers: CallbackHandlers } {
+  const { config, db, cipher, temporal, grants, logger } = options;
+  const app = new Koa({ proxy: true });
+  const handlers = createCallbackHandlers({ grants, db, logger });
+
+  app.use(async (ctx, next) => {
+    const started = process.hrtime.bigint();
+    try {
+      await next();
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = (ctx as { routePath?: string }).routePath ?? 'unmatched';
+      httpRequestDuration.observe({ route, method: ctx.method, status: String(ctx.status) }, seconds);
+      // The path only: the OAuth callback's query string carries a code.
+      logger.debug(
+        { method: ctx.method, route, status: ctx.status, ms: Math.round(seconds * 1000) },
+        'request',
+      );
+    }
+  });
+  app.use(errorHandler(logger));
+
+  if (config.FEISHU_CALLBACK_MODE === 'http') {
+    // Before the body parser: the signature covers the raw bytes.
+    const events = httpEventRoutes({
+      db,
+      handlers,
+      logger,
+      encryptKey: config.FEISHU_ENCRYPT_KEY,
+      verificationToken: config.FEISHU_VERIFICATION_TOKEN,
+    });
+    app.use(events.routes());
+  }
+  app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '64kb' }));
+
+  const statusRole = requireApiKey(config.API_KEYS, 'status');
+  const tokenRole = requireApiKey(config.API_KEYS, 'token');
+  for (const router of [healthRoutes(db, temporal), oauthCallbackRoutes(db, cipher, grants)]) {
+    app.use(router.routes()).use(router.allowedMethods());
+  }
+  const authorizations = authorizationRoutes(db, grants);
+  app.use(async (ctx, next) => (ctx.path.startsWith('/v1/authorizations') ? statusRole(ctx, next) : next()));
+  app.use(authorizations.routes()).use(authorizations.allowedMethods());
+  const users = userRoutes({
+    db,
+    cipher,
+    grants,
+    accessTokenMarginSeconds: options.accessTokenMarginSeconds,
+    requireTokenRole: tokenRole,
+    requireStatusRole: statusRole,
+  });
+  app.use(users.routes()).use(users.allowedMethods());
+  return { app, handlers };
+}

@@ -1,0 +1,56 @@
+import type { Middleware } from 'koa';
+import { z } from 'zod';
+import type { Logger } from '../lib/logger';
+
+/** An error whose status and message are meant for the caller. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Parses input with a zod schema; a mismatch is a 400 naming the first bad field. */
+export function parseInput<T>(schema: z.ZodType<T>, input: unknown): T {
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const field = issue.path.join('.') || 'body';
+    throw new HttpError(400, 'invalid_request', `${field}: ${issue.message}`);
+  }
+  return result.data;
+}
+
+/**
+ * Every failure becomes `{error: {code, message}}`. Unexpected errors are logged with their
+ * stack and answered with a generic 500, so internals never reach a caller.
+ */
+export function errorHandler(logger: Logger): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        throw new HttpError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
+      }
+    } catch (err) {
+      if (err instanceof HttpError) {
+        ctx.status = err.status;
+        ctx.body = { error: { code: err.code, message: err.message } };
+        return;
+      }
+      const status = (err as { status?: number }).status;
+      if (typeof status === 'number' && status >= 400 && status < 500) {
+        // Koa and its body parser signal bad requests (malformed JSON, too large) this way.
+        ctx.status = status;
+        ctx.body = { error: { code: 'bad_request', message: (err as Error).message } };
+        return;
+      }
+      logger.error({ err, route: ctx.path }, 'request failed');
+      ctx.status = 500;
+      ctx.body = { error: { code: 'internal', message: 'internal error' } };
+    }
+  };
+}

@@ -1,0 +1,125 @@
+import { z } from 'zod';
+import type { Db } from '../../lib/db';
+import type { Text } from '../../lib/i18n';
+import type { Logger } from '../../lib/logger';
+import { getSession } from '../../lib/store/sessions';
+import type { GrantService } from '../grants';
+
+/** What Feishu shows the clicking user at once; the card itself changes afterwards. */
+export interface CallbackAnswer {
+  toast: { type: 'success' | 'info' | 'warning' | 'error'; content: string; i18n: Text };
+}
+
+export interface HandledCallback {
+  answer: CallbackAnswer;
+  /** Work that changes the card: run only after the answer has been sent (feishu-platform.md §5). */
+  after?: () => Promise<void>;
+}
+
+const cardAction = z.object({
+  operator: z.object({ open_id: z.string().optional() }).optional(),
+  action: z.object({
+    value: z.object({
+      action: z.enum(['cancel', 'revoke', 'retry']),
+      open_id: z.string(),
+      attempt_id: z.string(),
+    }),
+  }),
+  context: z.object({ open_message_id: z.string().optional() }).optional(),
+});
+
+const dmEvent = z.object({
+  sender: z.object({ sender_id: z.object({ open_id: z.string() }) }),
+  message: z.object({ chat_type: z.string(), message_type: z.string(), content: z.string() }),
+});
+
+const AUTH_COMMAND = /^\s*(授权|\/auth)(\s+.*)?$/i;
+
+function toast(type: CallbackAnswer['toast']['type'], text: Text): CallbackAnswer {
+  return { toast: { type, content: text.zh_cn, i18n: text } };
+}
+
+/** Card buttons and bot DMs, whichever transport (long connection or HTTP) brought them. */
+export function createCallbackHandlers({
+  grants,
+  db,
+  logger,
+}: {
+  grants: GrantService;
+  db: Db;
+  logger: Logger;
+}) {
+  return {
+    async onCardAction(raw: unknown): Promise<HandledCallback> {
+      const parsed = cardAction.safeParse(raw);
+      if (!parsed.success) {
+        return { answer: toast('error', { zh_cn: '无法识别的操作', en_us: 'Unrecognised action' }) };
+      }
+      const { operator, action, context } = parsed.data;
+      const { open_id: openId, attempt_id: attemptId } = action.value;
+      // A shared card can be clicked by anyone in the chat; only its owner may act on it.
+      if (operator?.open_id !== openId) {
+        return {
+          answer: toast('warning', { zh_cn: '这张卡片不是发给你的', en_us: 'This card is for someone else' }),
+        };
+      }
+      switch (action.value.action) {
+        case 'cancel':
+          return {
+            answer: toast('info', { zh_cn: '已取消授权请求', en_us: 'Request cancelled' }),
+            after: () => grants.cancel(openId, attemptId),
+          };
+        case 'revoke':
+          return {
+            answer: toast('success', { zh_cn: '正在撤销授权', en_us: 'Revoking your authorization' }),
+            after: async () => {
+              await grants.revoke(openId, 'card');
+            },
+          };
+        case 'retry': {
+          const previous = await getSession(db, attemptId);
+          return {
+            answer: toast('info', { zh_cn: '正在重新发起授权', en_us: 'Starting a new authorization' }),
+            after: async () => {
+              await grants.request(openId, {
+                scopes: previous?.scopes ?? [],
+                locale: previous?.locale,
+                source: 'card_retry',
+                reuseMessageId: context?.open_message_id,
+              });
+            },
+          };
+        }
+      }
+    },
+
+    /** A DM of "授权" or "/auth [scopes…]" asks for authorization; anything else is left alone. */
+    async onMessage(raw: unknown): Promise<void> {
+      const parsed = dmEvent.safeParse(raw);
+      if (
+        !parsed.success ||
+        parsed.data.message.chat_type !== 'p2p' ||
+        parsed.data.message.message_type !== 'text'
+      )
+        return;
+      let text: string;
+      try {
+        text = String((JSON.parse(parsed.data.message.content) as { text?: unknown }).text ?? '');
+      } catch {
+        return;
+      }
+      const match = AUTH_COMMAND.exec(text);
+      if (!match) return;
+      const scopes = (match[2] ?? '').split(/\s+/).filter((s) => /^[A-Za-z0-9:._-]{1,100}$/.test(s));
+      const openId = parsed.data.sender.sender_id.open_id;
+      await grants.request(openId, {
+        scopes,
+        locale: match[1] === '授权' ? 'zh_cn' : 'en_us',
+        source: 'bot_message',
+      });
+      logger.info({ source: 'bot_message' }, 'authorization requested by DM');
+    },
+  };
+}
+
+export type CallbackHandlers = ReturnType<typeof createCallbackHandlers>;

@@ -1,0 +1,163 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Router from '@koa/router';
+import * as lark from '@larksuiteoapi/node-sdk';
+import type { Context } from 'koa';
+import type { Db } from '../../lib/db';
+import type { Logger } from '../../lib/logger';
+import { feishuCallbackDuration } from '../../lib/metrics';
+import { firstSighting } from '../../lib/store/replay-guard';
+import { HttpError } from '../errors';
+import type { CallbackHandlers } from './handlers';
+
+export interface HttpEventsOptions {
+  db: Db;
+  handlers: CallbackHandlers;
+  logger: Logger;
+  encryptKey?: string;
+  verificationToken?: string;
+  /** Requests signed longer ago than this (either way) are refused as stale. */
+  maxSkewSeconds?: number;
+}
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+async function readRawBody(ctx: Context): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'payload_too_large', 'the body exceeds 1 MB');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function sameHex(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'utf8');
+  const y = Buffer.from(b, 'utf8');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+interface Envelope {
+  type?: string;
+  challenge?: string;
+  token?: string;
+  encrypt?: string;
+  schema?: string;
+  header?: { event_id?: string; event_type?: string; token?: string };
+  event?: unknown;
+}
+
+function parseJson(raw: string): Envelope {
+  try {
+    const value: unknown = JSON.parse(raw);
+    if (value && typeof value === 'object') return value as Envelope;
+  } catch {
+    // answered below
+  }
+  throw new HttpError(400, 'invalid_json', 'the body is not a JSON object');
+}
+
+/**
+ * POST /feishu/events for HTTP callback mode. Checks what the SDK does not: the signature over
+ * the raw bytes, a timestamp window, single-use nonces, and the verification token.
+ */
+export function httpEventRoutes(options: HttpEventsOptions): Router {
+  const { db, handlers, logger, encryptKey, verificationToken } = options;
+  const maxSkew = options.maxSkewSeconds ?? 300;
+  const cipher = encryptKey ? new lark.AESCipher(encryptKey) : undefined;
+  const router = new Router();
+
+  async function verifySignature(ctx: Context, raw: Buffer): Promise<void> {
+    const timestamp = ctx.get('x-lark-request-timestamp');
+    const nonce = ctx.get('x-lark-request-nonce');
+    const signature = ctx.get('x-lark-signature');
+    if (!timestamp || !nonce || !signature) throw new HttpError(401, 'unsigned', 'the request is not signed');
+    const expected = createHash('sha256')
+      .update(Buffer.concat([Buffer.from(timestamp + nonce + encryptKey!, 'utf8'), raw]))
+      .digest('hex');
+    if (!sameHex(signature, expected))
+      throw new HttpError(401, 'bad_signature', 'the signature does not match');
+    const skew = Math.abs(Date.now() / 1000 - Number(timestamp));
+    if (!Number.isFinite(skew) || skew > maxSkew)
+      throw new HttpError(401, 'stale', 'the request timestamp is outside the window');
+    if (!(await firstSighting(db, `nonce:${nonce}`, maxSkew * 2))) {
+      throw new HttpError(401, 'replayed', 'the nonce was already used');
+    }
+  }
+
+  function decrypt(envelope: Envelope): Envelope {
+    if (envelope.encrypt === undefined) {
+      if (cipher) throw new HttpError(400, 'not_encrypted', 'an encrypted body is required');
+      return envelope;
+    }
+    if (!cipher)
+      throw new HttpError(
+        400,
+        'no_encrypt_key',
+        'an encrypted body arrived but no FEISHU_ENCRYPT_KEY is set',
+      );
+    let plain: string;
+    try {
+      plain = cipher.decrypt(envelope.encrypt);
+    } catch {
+      throw new HttpError(400, 'bad_encryption', 'the body does not decrypt with the encrypt key');
+    }
+    return parseJson(plain);
+  }
+
+  function checkToken(token: string | undefined): void {
+    if (verificationToken && (!token || !sameHex(token, verificationToken))) {
+      throw new HttpError(401, 'bad_token', 'the verification token does not match');
+    }
+  }
+
+  router.post('/feishu/events', async (ctx) => {
+    const raw = await readRawBody(ctx);
+    const hasSignature = Boolean(ctx.get('x-lark-signature'));
+    if (encryptKey && hasSignature) await verifySignature(ctx, raw);
+    const envelope = decrypt(parseJson(raw.toString('utf8')));
+
+    if (envelope.type === 'url_verification') {
+      checkToken(envelope.token);
+      ctx.body = { challenge: envelope.challenge };
+      return;
+    }
+    if (encryptKey && !hasSignature) throw new HttpError(401, 'unsigned', 'the request is not signed');
+    checkToken(envelope.header?.token);
+    const eventType = envelope.header?.event_type;
+    const eventId = envelope.header?.event_id;
+
+    if (eventType === 'card.action.trigger') {
+      const timer = feishuCallbackDuration.startTimer({ transport: 'http', kind: 'card_action' });
+      const { answer, after } = await handlers.onCardAction(envelope.event);
+      ctx.body = answer;
+      timer();
+      // Change the card only once the answer is on the wire.
+      if (after)
+        ctx.res.once(
+          'finish',
+          () => void after().catch((err: unknown) => logger.error({ err }, 'card action failed')),
+        );
+      return;
+    }
+    if (eventType === 'im.message.receive_v1') {
+      ctx.body = {};
+      // Feishu re-delivers unacknowledged events: each event id is handled once.
+      if (eventId && !(await firstSighting(db, `event:${eventId}`, 24 * 3600))) return;
+      const timer = feishuCallbackDuration.startTimer({ transport: 'http', kind: 'message' });
+      ctx.res.once(
+        'finish',
+        () =>
+          void handlers
+            .onMessage(envelope.event)
+            .catch((err: unknown) => logger.error({ err }, 'bot message handling failed'))
+            .finally(() => timer()),
+      );
+      return;
+    }
+    ctx.body = {};
+  });
+
+  return router;
+}

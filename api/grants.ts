@@ -1,0 +1,119 @@
+import {
+  WithStartWorkflowOperation,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+} from '@temporalio/client';
+import { FeishuAppId, FeishuAuthStatus, FeishuOpenId } from '../lib/search-attributes';
+import { normalizeScopes } from '../lib/feishu/oauth';
+import { grantWorkflow } from '../workflows/grant';
+import {
+  cancelAttempt,
+  deliverRedirect,
+  ensureFreshToken,
+  grantState,
+  requestAuthorization,
+  revoke,
+} from '../workflows/messages';
+import { grantWorkflowId } from '../workflows/task-queues';
+import type {
+  AttemptOutcome,
+  AuthorizationRequest,
+  AuthorizationResponse,
+  GrantSettings,
+  GrantState,
+  TokenMeta,
+} from '../workflows/types';
+
+/** The API's side of the grant workflows: every Temporal call the API makes goes through here. */
+export class GrantService {
+  constructor(
+    private readonly client: Client,
+    readonly appId: string,
+    private readonly taskQueue: string,
+    private readonly settings: Partial<GrantSettings>,
+  ) {}
+
+  workflowId(openId: string): string {
+    return grantWorkflowId(this.appId, openId);
+  }
+
+  /** Update-with-start: reuses the running grant workflow, or starts one. */
+  async request(
+    openId: string,
+    req: AuthorizationRequest & { reuseMessageId?: string },
+  ): Promise<AuthorizationResponse> {
+    const startWorkflowOperation = new WithStartWorkflowOperation(grantWorkflow, {
+      workflowId: this.workflowId(openId),
+      taskQueue: this.taskQueue,
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      args: [{ appId: this.appId, openId, settings: this.settings }],
+      typedSearchAttributes: [
+        { key: FeishuOpenId, value: openId },
+        { key: FeishuAppId, value: this.appId },
+        { key: FeishuAuthStatus, value: 'pending' },
+      ],
+    });
+    return this.client.workflow.executeUpdateWithStart(requestAuthorization, {
+      args: [{ ...req, scopes: normalizeScopes(req.scopes) }],
+      startWorkflowOperation,
+    });
+  }
+
+  /**
+   * Hands the redirect to the workflow. The update id is derived from the state, so a double
+   * click or a replayed redirect is the same update, answered with the same outcome.
+   * Returns undefined when the attempt is no longer waiting (settled, expired, or the run ended).
+   */
+  async deliverRedirect(
+    workflowId: string,
+    delivery: { attemptId: string; denied: boolean },
+    updateId: string,
+  ): Promise<AttemptOutcome | undefined> {
+    try {
+      return await this.client.workflow.getHandle(workflowId).executeUpdate(deliverRedirect, {
+        args: [delivery],
+        updateId,
+      });
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError || err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  async cancel(openId: string, attemptId: string): Promise<void> {
+    await this.client.workflow.getHandle(this.workflowId(openId)).signal(cancelAttempt, { attemptId });
+  }
+
+  async revoke(openId: string, source: 'api' | 'card'): Promise<GrantState | undefined> {
+    try {
+      return await this.client.workflow
+        .getHandle(this.workflowId(openId))
+        .executeUpdate(revoke, { args: [{ source }] });
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /** Asks the grant's single writer for a token valid for minValidSeconds; concurrent callers queue behind one refresh. */
+  async ensureFresh(openId: string, minValidSeconds: number): Promise<TokenMeta | undefined> {
+    try {
+      return await this.client.workflow
+        .getHandle(this.workflowId(openId))
+        .executeUpdate(ensureFreshToken, { args: [{ minValidSeconds }] });
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError || err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  async state(openId: string): Promise<GrantState | undefined> {
+    try {
+      return await this.client.workflow.getHandle(this.workflowId(openId)).query(grantState);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,68 @@
+import type { Server } from 'node:http';
+import { loadConfig, requireFeishuApp } from '../lib/config';
+import { assertDatabaseReachable, createDb } from '../lib/db';
+import { updateGrantGauges } from '../lib/grant-gauges';
+import { createLogger } from '../lib/logger';
+import { runMain } from '../lib/main-guard';
+import { connectTemporal } from '../lib/temporal';
+import { TokenCipher, sodiumReady } from '../lib/token-crypto';
+import { DEFAULT_GRANT_SETTINGS } from '../workflows/types';
+import { createApp } from './app';
+import { startLongConnection } from './feishu/long-connection';
+import { GrantService } from './grants';
+
+const GAUGE_INTERVAL_MS = 30_000;
+
+runMain('api', async () => {
+  const config = loadConfig();
+  const logger = createLogger('api', config.LOG_LEVEL);
+  const { appId, appSecret } = requireFeishuApp(config);
+  await sodiumReady();
+  const db = createDb(config.DATABASE_URL, 20);
+  await assertDatabaseReachable(db, config.DATABASE_URL);
+  const temporal = await connectTemporal(config);
+  const grants = new GrantService(temporal, appId, config.TEMPORAL_TASK_QUEUE, {
+    attemptExpirySeconds: config.AUTH_EXPIRY_SECONDS,
+  });
+  const { app, handlers } = createApp({
+    config,
+    db,
+    cipher: new TokenCipher(config.TOKEN_ENCRYPTION_KEYS),
+    temporal,
+    grants,
+    logger,
+    accessTokenMarginSeconds: DEFAULT_GRANT_SETTINGS.accessTokenMarginSeconds,
+  });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.PORT, () => resolve(s)).once('error', reject);
+  });
+  const longConnection =
+    config.FEISHU_CALLBACK_MODE === 'ws'
+      ? await startLongConnection({ appId, appSecret, domain: config.FEISHU_DOMAIN, handlers, logger })
+      : undefined;
+  const gauges = setInterval(
+    () =>
+      void updateGrantGauges(
+        db,
+        DEFAULT_GRANT_SETTINGS.grantMaxAgeSeconds,
+        DEFAULT_GRANT_SETTINGS.renewNoticeSeconds,
+      ),
+    GAUGE_INTERVAL_MS,
+  );
+  logger.info(
+    { port: config.PORT, publicBaseUrl: config.PUBLIC_BASE_URL, callbackMode: config.FEISHU_CALLBACK_MODE },
+    'API listening',
+  );
+
+  await new Promise<void>((resolve) => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
+  });
+  logger.info('shutting down');
+  clearInterval(gauges);
+  longConnection?.close({ force: true });
+  await new Promise((resolve) => server.close(resolve));
+  server.closeAllConnections();
+  await db.end();
+  await temporal.connection.close();
+  logger.info('API stopped');
+});

@@ -1,0 +1,125 @@
+import Router from '@koa/router';
+import { z } from 'zod';
+import type { Db } from '../../lib/db';
+import { getGrant, type GrantRow } from '../../lib/store/grants';
+import { latestSession, listGrants } from '../../lib/store/queries';
+import { getSession, type SessionRow } from '../../lib/store/sessions';
+import type { GrantService } from '../grants';
+import { HttpError, parseInput } from '../errors';
+import { openIdParam } from './params';
+
+const requestBody = z.object({
+  open_id: openIdParam,
+  scopes: z
+    .array(z.string().regex(/^[A-Za-z0-9:._-]{1,100}$/, 'must be a Feishu scope name'))
+    .max(50)
+    .default([]),
+  expires_in_seconds: z.number().int().min(30).max(86_400).optional(),
+  locale: z.enum(['zh_cn', 'en_us']).optional(),
+});
+
+const waitQuery = z.object({ wait: z.coerce.number().int().min(0).max(120).default(0) });
+
+const listQuery = z.object({
+  status: z
+    .enum([
+      'pending',
+      'authorized',
+      'denied',
+      'expired',
+      'identity_mismatch',
+      'failed',
+      'cancelled',
+      'needs_reauth',
+      'revoked',
+    ])
+    .optional(),
+  cursor: z.string().max(100).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+
+const POLL_MS = 100;
+
+async function waitUntilSettled(db: Db, attemptId: string, seconds: number): Promise<SessionRow | undefined> {
+  const deadline = Date.now() + seconds * 1000;
+  let row = await getSession(db, attemptId);
+  while (row?.status === 'pending' && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, POLL_MS));
+    row = await getSession(db, attemptId);
+  }
+  return row;
+}
+
+export function grantView(grant: GrantRow | undefined, attempt: SessionRow | undefined) {
+  return {
+    open_id: grant?.open_id ?? attempt?.open_id,
+    status: grant?.status ?? attempt?.status,
+    reason: grant?.reason ?? null,
+    scopes: grant?.scopes ?? [],
+    user: grant?.user_name
+      ? { name: grant.user_name, en_name: grant.user_en_name, avatar_url: grant.avatar_url }
+      : null,
+    authorized_at: grant?.authorized_at ?? null,
+    access_token_expires_at: grant?.access_expires_at ?? null,
+    refresh_token_expires_at: grant?.refresh_expires_at ?? null,
+    attempt: attempt
+      ? {
+          id: attempt.id,
+          status: attempt.status,
+          scopes: attempt.scopes,
+          expires_at: attempt.expires_at,
+          settled_at: attempt.settled_at,
+          reason: attempt.reason,
+          error_code: attempt.error_code,
+        }
+      : null,
+  };
+}
+
+export function authorizationRoutes(db: Db, grants: GrantService): Router {
+  const router = new Router();
+
+  router.post('/v1/authorizations', async (ctx) => {
+    const body = parseInput(requestBody, ctx.request.body);
+    const { wait } = parseInput(waitQuery, ctx.query);
+    const response = await grants.request(body.open_id, {
+      scopes: body.scopes,
+      expiresInSeconds: body.expires_in_seconds,
+      locale: body.locale,
+      source: 'api',
+    });
+    let attempt = response.attemptId ? await getSession(db, response.attemptId) : undefined;
+    if (attempt && wait > 0 && response.status === 'pending')
+      attempt = await waitUntilSettled(db, attempt.id, wait);
+    const grant = await getGrant(db, grants.appId, body.open_id);
+    const view = grantView(grant, attempt);
+    const settled = response.status !== 'pending' && (!attempt || attempt.status !== 'pending');
+    ctx.status = settled || attempt?.status !== 'pending' ? 200 : 202;
+    ctx.body = { authorization_id: response.attemptId ?? null, reused: response.reused, ...view };
+  });
+
+  router.get('/v1/authorizations', async (ctx) => {
+    const query = parseInput(listQuery, ctx.query);
+    const rows = await listGrants(db, grants.appId, {
+      status: query.status,
+      after: query.cursor,
+      limit: query.limit,
+    });
+    ctx.body = {
+      items: rows.map((row) => grantView(row, undefined)),
+      next_cursor: rows.length === query.limit ? rows[rows.length - 1]!.open_id : null,
+    };
+  });
+
+  router.get('/v1/authorizations/:openId', async (ctx) => {
+    const openId = parseInput(openIdParam, ctx.params.openId);
+    const [grant, attempt] = await Promise.all([
+      getGrant(db, grants.appId, openId),
+      latestSession(db, grants.appId, openId),
+    ]);
+    if (!grant && !attempt) throw new HttpError(404, 'not_found', 'no authorization for this user');
+    ctx.body = grantView(grant, attempt);
+  });
+
+  return router;
+}

@@ -1,0 +1,137 @@
+import type { FailureReason } from '../../workflows/types';
+import { describeScope, type Text } from '../i18n';
+import { FAILURE_WORDS, T } from './text';
+
+/** The value every callback button carries; the handler checks it against the operator. */
+export interface CardActionValue {
+  action: 'cancel' | 'revoke' | 'retry';
+  open_id: string;
+  attempt_id: string;
+}
+
+export type CardView =
+  | {
+      state: 'pending';
+      openId: string;
+      attemptId: string;
+      authorizeUrl: string;
+      scopes: string[];
+      expiresAt: number;
+      notice?: 'reauth' | 'renewal';
+    }
+  | { state: 'authorized'; openId: string; attemptId: string; userName: string; scopes: string[] }
+  | {
+      state: 'denied' | 'expired' | 'cancelled' | 'superseded' | 'revoked';
+      openId: string;
+      attemptId: string;
+    }
+  | { state: 'identity_mismatch'; openId: string; attemptId: string }
+  | { state: 'failed'; openId: string; attemptId: string; reason: FailureReason };
+
+type Template = 'blue' | 'green' | 'grey' | 'orange' | 'red';
+
+function plain(text: Text) {
+  return { tag: 'plain_text', content: text.zh_cn, i18n_content: { zh_cn: text.zh_cn, en_us: text.en_us } };
+}
+
+function markdown(text: Text) {
+  return { tag: 'markdown', content: text.zh_cn, i18n_content: { zh_cn: text.zh_cn, en_us: text.en_us } };
+}
+
+function join(...parts: Text[]): Text {
+  return { zh_cn: parts.map((p) => p.zh_cn).join(''), en_us: parts.map((p) => p.en_us).join('') };
+}
+
+function scopeList(heading: Text, scopes: string[]) {
+  const lines = scopes.map(describeScope);
+  return markdown(
+    join(
+      heading,
+      { zh_cn: '\n', en_us: '\n' },
+      ...lines.map((l) => ({ zh_cn: `- ${l.zh_cn}\n`, en_us: `- ${l.en_us}\n` })),
+    ),
+  );
+}
+
+function callbackButton(
+  label: Text,
+  value: CardActionValue,
+  type: 'default' | 'danger' | 'primary' = 'default',
+) {
+  return { tag: 'button', text: plain(label), type, behaviors: [{ type: 'callback', value }] };
+}
+
+function linkButton(label: Text, url: string) {
+  return {
+    tag: 'button',
+    text: plain(label),
+    type: 'primary_filled',
+    behaviors: [{ type: 'open_url', default_url: url }],
+  };
+}
+
+function card(template: Template, title: Text, elements: object[]) {
+  return {
+    schema: '2.0',
+    config: { update_multi: true, locales: ['zh_cn', 'en_us'] },
+    header: { title: plain(title), template },
+    body: { elements },
+  };
+}
+
+/** Feishu renders <local_datetime> in each reader's own time zone. */
+function localTime(epochMs: number): Text {
+  const tag = `<local_datetime millisecond='${epochMs}' format_type='date_num'></local_datetime>`;
+  return { zh_cn: tag, en_us: tag };
+}
+
+const NOTICE: Record<'reauth' | 'renewal', Text> = { reauth: T.reauthBody, renewal: T.renewBody };
+
+/** The card for one state of one attempt: pure, so every state is unit-tested without Feishu. */
+export function buildCard(view: CardView): object {
+  const value = (action: CardActionValue['action']): CardActionValue => ({
+    action,
+    open_id: view.openId,
+    attempt_id: view.attemptId,
+  });
+  switch (view.state) {
+    case 'pending':
+      return card('blue', T.title, [
+        markdown(view.notice ? NOTICE[view.notice] : T.pendingBody),
+        scopeList(T.scopesHeading, view.scopes),
+        markdown(join(T.expiresPrefix, { zh_cn: ' ', en_us: ' ' }, localTime(view.expiresAt))),
+        linkButton(T.authorize, view.authorizeUrl),
+        callbackButton(T.cancel, value('cancel')),
+      ]);
+    case 'authorized':
+      return card('green', T.authorizedTitle, [
+        { tag: 'person', user_id: view.openId, size: 'medium', show_avatar: true, show_name: true },
+        markdown(join(T.authorizedAs, { zh_cn: `**${view.userName}**`, en_us: `**${view.userName}**` })),
+        scopeList(T.grantedHeading, view.scopes),
+        callbackButton(T.revoke, value('revoke'), 'danger'),
+      ]);
+    case 'denied':
+      return card('grey', T.deniedTitle, [markdown(T.deniedBody), callbackButton(T.retry, value('retry'))]);
+    case 'expired':
+      return card('grey', T.expiredTitle, [markdown(T.expiredBody), callbackButton(T.retry, value('retry'))]);
+    case 'cancelled':
+      return card('grey', T.cancelledTitle, [
+        markdown(T.cancelledBody),
+        callbackButton(T.retry, value('retry')),
+      ]);
+    case 'superseded':
+      return card('grey', T.supersededTitle, [markdown(T.supersededBody)]);
+    case 'revoked':
+      return card('grey', T.revokedTitle, [markdown(T.revokedBody), callbackButton(T.retry, value('retry'))]);
+    case 'identity_mismatch':
+      return card('orange', T.mismatchTitle, [
+        markdown(T.mismatchBody),
+        callbackButton(T.retry, value('retry')),
+      ]);
+    case 'failed':
+      return card('red', T.failedTitle, [
+        markdown(FAILURE_WORDS[view.reason]),
+        callbackButton(T.retry, value('retry')),
+      ]);
+  }
+}

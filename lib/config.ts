@@ -1,0 +1,137 @@
+import { z } from 'zod';
+
+/** Raised when the environment does not satisfy the contract; its message names the variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export interface KeyRingEntry {
+  id: string;
+  key: Uint8Array;
+}
+
+export type ApiKeyRole = 'status' | 'token';
+
+export interface ApiKey {
+  name: string;
+  role: ApiKeyRole;
+  secret: string;
+}
+
+const KEY_BYTES = 32;
+
+function parseKeyRing(raw: string, ctx: z.RefinementCtx): KeyRingEntry[] {
+  const entries: KeyRingEntry[] = [];
+  for (const part of raw
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const sep = part.indexOf(':');
+    const id = sep > 0 ? part.slice(0, sep) : '';
+    const key = Buffer.from(part.slice(sep + 1), 'base64');
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(id) || key.length !== KEY_BYTES) {
+      // Never echo the entry: it is a secret.
+      ctx.addIssue({
+        code: 'custom',
+        message: `entry ${entries.length + 1} must be "id:base64" with a ${KEY_BYTES}-byte key`,
+      });
+      return z.NEVER;
+    }
+    entries.push({ id, key: new Uint8Array(key) });
+  }
+  if (entries.length === 0) {
+    ctx.addIssue({ code: 'custom', message: 'at least one key is required' });
+    return z.NEVER;
+  }
+  if (new Set(entries.map((e) => e.id)).size !== entries.length) {
+    ctx.addIssue({ code: 'custom', message: 'key ids must be unique' });
+    return z.NEVER;
+  }
+  return entries;
+}
+
+function parseApiKeys(raw: string, ctx: z.RefinementCtx): ApiKey[] {
+  const keys: ApiKey[] = [];
+  for (const part of raw
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const [name, role, ...rest] = part.split(':');
+    const secret = rest.join(':');
+    if (!name || (role !== 'status' && role !== 'token') || secret.length < 16) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `entry ${keys.length + 1} must be "name:status|token:secret" with a secret of 16+ characters`,
+      });
+      return z.NEVER;
+    }
+    keys.push({ name, role, secret });
+  }
+  return keys;
+}
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v === '' ? undefined : v));
+
+const url = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ''));
+
+const schema = z.object({
+  FEISHU_APP_ID: optionalString,
+  FEISHU_APP_SECRET: optionalString,
+  FEISHU_DOMAIN: url.default('https://open.feishu.cn'),
+  FEISHU_OAUTH_DOMAIN: url.default('https://accounts.feishu.cn'),
+  FEISHU_CALLBACK_MODE: z.enum(['ws', 'http']).default('ws'),
+  FEISHU_ENCRYPT_KEY: optionalString,
+  FEISHU_VERIFICATION_TOKEN: optionalString,
+  FEISHU_TOKEN_ENDPOINT: z.enum(['v3', 'v2']).default('v3'),
+  PUBLIC_BASE_URL: url.optional(),
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
+  TEMPORAL_ADDRESS: z
+    .string()
+    .regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port')
+    .default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('feishu-user-auth'),
+  TOKEN_ENCRYPTION_KEYS: z.string().transform(parseKeyRing),
+  PAYLOAD_CODEC_KEYS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => (v ? parseKeyRing(v, ctx) : undefined)),
+  API_KEYS: z.string().default('').transform(parseApiKeys),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  AUTH_EXPIRY_SECONDS: z.coerce.number().int().min(1).max(86_400).default(600),
+  REFRESH_RATE_PER_SECOND: z.coerce.number().positive().max(50).default(15),
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  WORKER_SDK_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
+});
+
+export type Config = z.output<typeof schema> & { PUBLIC_BASE_URL: string };
+
+/** Reads and validates the environment contract of product.md; throws one ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const result = schema.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => {
+      const variable = String(i.path[0] ?? 'environment');
+      const missing = i.code === 'invalid_type' && env[variable] === undefined;
+      return `${variable}: ${missing ? 'is required' : i.message}`;
+    });
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  const config = result.data;
+  if (Boolean(config.FEISHU_APP_ID) !== Boolean(config.FEISHU_APP_SECRET)) {
+    throw new ConfigError('invalid configuration: FEISHU_APP_ID and FEISHU_APP_SECRET must be set together');
+  }
+  return { ...config, PUBLIC_BASE_URL: config.PUBLIC_BASE_URL ?? `http://localhost:${config.PORT}` };
+}
+
+/** The Feishu app credentials, which every process that talks to Feishu needs. */
+export function requireFeishuApp(config: Config): { appId: string; appSecret: string } {
+  if (!config.FEISHU_APP_ID || !config.FEISHU_APP_SECRET) {
+    throw new ConfigError('invalid configuration: FEISHU_APP_ID and FEISHU_APP_SECRET are required');
+  }
+  return { appId: config.FEISHU_APP_ID, appSecret: config.FEISHU_APP_SECRET };
+}

@@ -1,0 +1,201 @@
+import * as lark from '@larksuiteoapi/node-sdk';
+import { feishuApiRequests } from '../metrics';
+import type { Logger } from '../logger';
+import { FeishuApiError } from './errors';
+import { sdkLogger } from './sdk-logger';
+
+export interface TokenSet {
+  accessToken: string;
+  refreshToken?: string;
+  expiresInSeconds: number;
+  refreshExpiresInSeconds?: number;
+  scopes: string[];
+}
+
+export interface UserProfile {
+  openId: string;
+  unionId?: string;
+  name: string;
+  enName?: string;
+  avatarUrl?: string;
+}
+
+export interface FeishuAppSettings {
+  appId: string;
+  appSecret: string;
+  domain: string;
+  oauthDomain: string;
+  tokenEndpoint: 'v3' | 'v2';
+}
+
+interface HttpFailure {
+  response?: { status?: number; data?: { code?: number }; headers?: Record<string, unknown> };
+}
+
+interface OAuthTokenBody {
+  access_token?: string;
+  refresh_token?: string;
+  expires_in?: number;
+  refresh_token_expires_in?: number;
+  scope?: string;
+  code?: number;
+}
+
+function splitScopes(scope: string | undefined): string[] {
+  return (scope ?? '').split(/\s+/).filter(Boolean);
+}
+
+function retryAfter(headers: Record<string, unknown> | undefined): number | undefined {
+  const raw = headers?.['x-ogw-ratelimit-reset'];
+  const seconds = Number(raw);
+  return raw !== undefined && Number.isFinite(seconds) ? seconds : undefined;
+}
+
+/**
+ * The only place that talks to Feishu. Every failure becomes a FeishuApiError carrying status and
+ * code but no request data, and every call is counted by endpoint and code.
+ */
+export class FeishuGateway {
+  readonly client: lark.Client;
+
+  constructor(
+    readonly settings: FeishuAppSettings,
+    logger: Logger,
+  ) {
+    this.client = new lark.Client({
+      appId: settings.appId,
+      appSecret: settings.appSecret,
+      domain: settings.domain,
+      oauthBaseUrl: settings.oauthDomain,
+      logger: sdkLogger(logger),
+      loggerLevel: lark.LoggerLevel.warn,
+    });
+  }
+
+  private async call<T>(endpoint: string, fn: () => Promise<T & { code?: number }>): Promise<T> {
+    let result: T & { code?: number };
+    try {
+      result = await fn();
+    } catch (err) {
+      const failure = this.toApiError(endpoint, err);
+      feishuApiRequests.inc({ endpoint, code: failure.httpStatus === 0 ? 'network' : String(failure.code) });
+      throw failure;
+    }
+    const code = result.code ?? 0;
+    feishuApiRequests.inc({ endpoint, code: String(code) });
+    if (code !== 0) throw new FeishuApiError(endpoint, 200, code);
+    return result;
+  }
+
+  private toApiError(endpoint: string, err: unknown): FeishuApiError {
+    if (err instanceof FeishuApiError) return err;
+    if (err instanceof lark.AccessTokenError) {
+      return new FeishuApiError(endpoint, err.statusCode, err.code || err.statusCode);
+    }
+    const response = (err as HttpFailure).response;
+    if (response?.status) {
+      return new FeishuApiError(
+        endpoint,
+        response.status,
+        response.data?.code ?? response.status,
+        retryAfter(response.headers),
+      );
+    }
+    return new FeishuApiError(endpoint, 0, 0);
+  }
+
+  async exchangeCode(params: { code: string; redirectUri: string; codeVerifier: string }): Promise<TokenSet> {
+    if (this.settings.tokenEndpoint === 'v2') {
+      return this.v2Token({
+        grant_type: 'authorization_code',
+        code: params.code,
+        redirect_uri: params.redirectUri,
+        code_verifier: params.codeVerifier,
+      });
+    }
+    const result = await this.call('oauth.token', () =>
+      this.client.accessToken.retrieveByAuthorizationCode(params),
+    );
+    return {
+      accessToken: result.accessToken,
+      refreshToken: result.refreshToken,
+      expiresInSeconds: Number(result.expiresIn ?? 7200),
+      refreshExpiresInSeconds: result.refreshTokenExpiresIn
+        ? Number(result.refreshTokenExpiresIn)
+        : undefined,
+      scopes: splitScopes(result.scope),
+    };
+  }
+
+  async refresh(refreshToken: string): Promise<TokenSet> {
+    if (this.settings.tokenEndpoint === 'v2') {
+      return this.v2Token({ grant_type: 'refresh_token', refresh_token: refreshToken });
+    }
+    const result = await this.call('oauth.token', () => this.client.accessToken.refresh({ refreshToken }));
+    return {
+      accessToken: result.accessToken,
+      refreshToken: result.refreshToken,
+      expiresInSeconds: Number(result.expiresIn ?? 7200),
+      refreshExpiresInSeconds: result.refreshTokenExpiresIn
+        ? Number(result.refreshTokenExpiresIn)
+        : undefined,
+      scopes: splitScopes(result.scope),
+    };
+  }
+
+  /** The deprecated v2 endpoint, for tenants where v3 is unavailable; the SDK has no helper for it. */
+  private async v2Token(grant: Record<string, string>): Promise<TokenSet> {
+    const body = await this.call<OAuthTokenBody>('oauth.token.v2', () =>
+      this.client.httpInstance.request<OAuthTokenBody, OAuthTokenBody>({
+        method: 'post',
+        url: `${this.settings.domain}/open-apis/authen/v2/oauth/token`,
+        data: { ...grant, client_id: this.settings.appId, client_secret: this.settings.appSecret },
+      }),
+    );
+    if (!body.access_token) throw new FeishuApiError('oauth.token.v2', 200, body.code ?? 0);
+    return {
+      accessToken: body.access_token,
+      refreshToken: body.refresh_token,
+      expiresInSeconds: Number(body.expires_in ?? 7200),
+      refreshExpiresInSeconds: body.refresh_token_expires_in,
+      scopes: splitScopes(body.scope),
+    };
+  }
+
+  async userInfo(accessToken: string): Promise<UserProfile> {
+    const result = await this.call('authen.user_info', () =>
+      this.client.authen.v1.userInfo.get({}, lark.withUserAccessToken(accessToken)),
+    );
+    const data = result.data;
+    if (!data?.open_id) throw new FeishuApiError('authen.user_info', 200, -1);
+    return {
+      openId: data.open_id,
+      unionId: data.union_id,
+      name: data.name ?? data.en_name ?? data.open_id,
+      enName: data.en_name,
+      avatarUrl: data.avatar_middle ?? data.avatar_url,
+    };
+  }
+
+  /** Sends an interactive card; `uuid` makes a retried send return the first message instead of a second. */
+  async sendCard(openId: string, card: object, uuid: string): Promise<string> {
+    const result = await this.call('im.message.create', () =>
+      this.client.im.v1.message.create({
+        params: { receive_id_type: 'open_id' },
+        data: { receive_id: openId, msg_type: 'interactive', content: JSON.stringify(card), uuid },
+      }),
+    );
+    const messageId = result.data?.message_id;
+    if (!messageId) throw new FeishuApiError('im.message.create', 200, -1);
+    return messageId;
+  }
+
+  async patchCard(messageId: string, card: object): Promise<void> {
+    await this.call('im.message.patch', () =>
+      this.client.im.v1.message.patch({
+        path: { message_id: messageId },
+        data: { content: JSON.stringify(card) },
+      }),
+    );
+  }
+}

@@ -1,0 +1,74 @@
+import client from 'prom-client';
+
+/**
+ * The service's Prometheus metrics. Labels never carry user ids, tokens or free text: only the
+ * small fixed vocabularies documented in monitoring/ (reasons, results, endpoints, codes).
+ */
+export const registry = new client.Registry();
+client.collectDefaultMetrics({ register: registry });
+
+export const authSessionTotal = new client.Counter({
+  name: 'auth_session_total',
+  help: 'Authorization attempts started (cards sent).',
+  registers: [registry],
+});
+export const authSuccessTotal = new client.Counter({
+  name: 'auth_success_total',
+  help: 'Authorization attempts that ended authorized.',
+  registers: [registry],
+});
+export const authFailureTotal = new client.Counter({
+  name: 'auth_failure_total',
+  help: 'Authorization attempts that ended without a grant, by reason.',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+export const authSessionDuration = new client.Histogram({
+  name: 'auth_session_duration_seconds',
+  help: 'Time from the request to the settled attempt.',
+  buckets: [1, 5, 10, 30, 60, 120, 300, 600, 1800],
+  registers: [registry],
+});
+export const tokenRefreshTotal = new client.Counter({
+  name: 'token_refresh_total',
+  help: 'Refresh attempts by result.',
+  labelNames: ['result'] as const,
+  registers: [registry],
+});
+export const feishuApiRequests = new client.Counter({
+  name: 'feishu_api_requests_total',
+  help: 'Calls to Feishu by endpoint and Feishu code ("0" success, "network" when no answer).',
+  labelNames: ['endpoint', 'code'] as const,
+  registers: [registry],
+});
+export const feishuCallbackDuration = new client.Histogram({
+  name: 'feishu_callback_duration_seconds',
+  help: 'Time to answer a Feishu callback or event.',
+  labelNames: ['transport', 'kind'] as const,
+  buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5],
+  registers: [registry],
+});
+export const dbErrors = new client.Counter({
+  name: 'db_errors_total',
+  help: 'Failed database operations.',
+  labelNames: ['operation'] as const,
+  registers: [registry],
+});
+export const httpRequestDuration = new client.Histogram({
+  name: 'http_request_duration_seconds',
+  help: 'API request latency by route template.',
+  labelNames: ['route', 'method', 'status'] as const,
+  buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.3, 1, 3],
+  registers: [registry],
+});
+export const grantsByStatus = new client.Gauge({
+  name: 'auth_grants',
+  help: 'Grants by status (from PostgreSQL).',
+  labelNames: ['status'] as const,
+  registers: [registry],
+});
+export const grantsExpiringSoon = new client.Gauge({
+  name: 'auth_grants_expiring_soon',
+  help: 'Authorized grants whose 365-day limit is within 7 days.',
+  registers: [registry],
+});

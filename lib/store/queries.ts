@@ -1,0 +1,57 @@
+import type { Db } from '../db';
+import type { GrantRow } from './grants';
+import type { SessionRow } from './sessions';
+
+export interface HistoryEntry {
+  at: Date;
+  kind: string;
+  outcome: string;
+  attempt_id?: string;
+  error_code?: string | null;
+  detail?: string | null;
+  scopes?: string[];
+}
+
+/** Attempts and grant events of one user, newest first. */
+export async function userHistory(
+  db: Db,
+  appId: string,
+  openId: string,
+  limit: number,
+): Promise<HistoryEntry[]> {
+  const { rows } = await db.query<HistoryEntry>(
+    `SELECT * FROM (
+       SELECT created_at AS at, 'authorization' AS kind, status AS outcome, id AS attempt_id, error_code,
+              reason AS detail, scopes
+         FROM user_auth_sessions WHERE app_id = $1 AND open_id = $2
+       UNION ALL
+       SELECT at, kind, outcome, NULL, error_code, detail, NULL
+         FROM grant_events WHERE app_id = $1 AND open_id = $2
+     ) h ORDER BY at DESC LIMIT $3`,
+    [appId, openId, limit],
+  );
+  return rows;
+}
+
+export async function latestSession(db: Db, appId: string, openId: string): Promise<SessionRow | undefined> {
+  const { rows } = await db.query<SessionRow>(
+    'SELECT * FROM user_auth_sessions WHERE app_id = $1 AND open_id = $2 ORDER BY created_at DESC LIMIT 1',
+    [appId, openId],
+  );
+  return rows[0];
+}
+
+/** A page of grants in open_id order, after `cursor`. */
+export async function listGrants(
+  db: Db,
+  appId: string,
+  filter: { status?: string; after?: string; limit: number },
+): Promise<GrantRow[]> {
+  const { rows } = await db.query<GrantRow>(
+    `SELECT * FROM grants
+      WHERE app_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR open_id > $3)
+      ORDER BY open_id LIMIT $4`,
+    [appId, filter.status ?? null, filter.after ?? null, filter.limit],
+  );
+  return rows;
+}

@@ -1,0 +1,104 @@
+import { assertDatabaseReachable, createDb } from '../../lib/db';
+import { step } from './progress';
+import { run, waitFor } from './run';
+
+export interface LocalPostgres {
+  /** URL of the service's own database (created if missing). */
+  databaseUrl: string;
+  /** Set when this process started the cluster and so must stop it. */
+  stop(): Promise<void>;
+}
+
+const ROLE = 'feishu_user_auth';
+// A loopback-only development password; real deployments pass DATABASE_URL.
+const PASSWORD = 'feishu_user_auth_dev';
+
+interface Cluster {
+  version: string;
+  name: string;
+  port: number;
+  online: boolean;
+}
+
+async function findCluster(): Promise<Cluster> {
+  const { code, stdout, stderr } = await run('pg_lsclusters', ['--no-header']);
+  if (code !== 0) throw new Error(`pg_lsclusters failed: ${stderr.trim() || 'is PostgreSQL installed?'}`);
+  const clusters = stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => line.trim().split(/\s+/))
+    .map(([version = '', name = '', port = '', status = '']) => ({
+      version,
+      name,
+      port: Number(port),
+      online: status.startsWith('online'),
+    }));
+  const cluster = clusters.find((c) => c.online) ?? clusters[0];
+  if (!cluster) throw new Error('no PostgreSQL cluster found (pg_lsclusters lists none)');
+  return cluster;
+}
+
+async function asPostgres(sql: string, database = 'postgres'): Promise<string> {
+  const asRoot = process.getuid?.() === 0;
+  const [cmd, args] = asRoot
+    ? ['runuser', ['-u', 'postgres', '--', 'psql']]
+    : ['sudo', ['-n', '-u', 'postgres', 'psql']];
+  const result = await run(cmd, [
+    ...args,
+    '-X',
+    '-q',
+    '-t',
+    '-A',
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-d',
+    database,
+    '-c',
+    sql,
+  ]);
+  if (result.code !== 0) throw new Error(`psql as postgres failed: ${result.stderr.trim()}`);
+  return result.stdout.trim();
+}
+
+/**
+ * Starts the machine's PostgreSQL cluster when it is down and creates the service's role and
+ * database idempotently. `fresh` drops and recreates the database (the test suite's own).
+ */
+export async function ensureLocalPostgres(database: string, { fresh = false } = {}): Promise<LocalPostgres> {
+  const cluster = await findCluster();
+  let startedHere = false;
+  if (!cluster.online) {
+    step(`starting PostgreSQL cluster ${cluster.version}/${cluster.name}`);
+    const started = await run('pg_ctlcluster', [cluster.version, cluster.name, 'start']);
+    if (started.code !== 0) throw new Error(`pg_ctlcluster start failed: ${started.stderr.trim()}`);
+    startedHere = true;
+  }
+  const databaseUrl = `postgres://${ROLE}:${PASSWORD}@127.0.0.1:${cluster.port}/${database}`;
+  await waitFor('PostgreSQL', async () => (await asPostgres('SELECT 1')) === '1', 30_000);
+
+  await asPostgres(
+    `DO $$ BEGIN
+       IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${ROLE}') THEN
+         CREATE ROLE ${ROLE} LOGIN PASSWORD '${PASSWORD}';
+       END IF;
+     END $$;`,
+  );
+  if (fresh) await asPostgres(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  const exists = await asPostgres(`SELECT 1 FROM pg_database WHERE datname = '${database}'`);
+  if (exists !== '1') await asPostgres(`CREATE DATABASE ${database} OWNER ${ROLE}`);
+  const db = createDb(databaseUrl, 1);
+  try {
+    await assertDatabaseReachable(db, databaseUrl);
+  } finally {
+    await db.end();
+  }
+  return {
+    databaseUrl,
+    stop: async () => {
+      if (!startedHere) return;
+      step(`stopping PostgreSQL cluster ${cluster.version}/${cluster.name}`);
+      await run('pg_ctlcluster', [cluster.version, cluster.name, 'stop']);
+    },
+  };
+}

@@ -1,0 +1,80 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { elapsed, step } from './progress';
+import { run } from './run';
+
+/** The CLI tag that still `go install`s cleanly and embeds Temporal server 1.29 (see docs/temporal-offline.md). */
+const CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
+const FITTING_SERVER = /Server 1\.(29|[3-9]\d)\./;
+
+export function cacheDir(): string {
+  return path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'feishu-user-auth');
+}
+
+async function fits(executable: string): Promise<boolean> {
+  const { code, stdout } = await run(executable, ['--version']);
+  return code === 0 && FITTING_SERVER.test(stdout);
+}
+
+/**
+ * Finds a Temporal CLI whose embedded server supports update-with-start: TEMPORAL_CLI, then
+ * `temporal` on PATH, then our cache; builds it from the Go module proxy as a last resort.
+ */
+export async function findOrBuildTemporalCli(): Promise<string> {
+  const explicit = process.env.TEMPORAL_CLI;
+  if (explicit) {
+    if (await fits(explicit)) return explicit;
+    throw new Error(`TEMPORAL_CLI=${explicit} is not a Temporal CLI embedding server >= 1.29`);
+  }
+  if (await fits('temporal')) return 'temporal';
+  const binDir = path.join(cacheDir(), 'bin');
+  const cached = path.join(binDir, 'temporal');
+  if (existsSync(cached) && (await fits(cached))) return cached;
+  await buildCli(binDir);
+  return cached;
+}
+
+function buildCli(binDir: string): Promise<void> {
+  mkdirSync(binDir, { recursive: true });
+  const started = Date.now();
+  step(
+    `building the Temporal CLI (${CLI_MODULE}) into ${binDir}; the first build downloads several hundred MB`,
+  );
+  return new Promise((resolve, reject) => {
+    const child = spawn('go', ['install', '-x', CLI_MODULE], {
+      env: { ...process.env, GOBIN: binDir, GOFLAGS: '-mod=mod' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let downloads = 0;
+    let compiles = 0;
+    let tail = '';
+    const report = setInterval(
+      () =>
+        step(
+          `  still building: ${downloads} modules downloaded, ${compiles} packages compiled, ${elapsed(started)}`,
+        ),
+      10_000,
+    );
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      downloads += chunk.match(/go: downloading /g)?.length ?? 0;
+      compiles += chunk.match(/\/compile /g)?.length ?? 0;
+      tail = (tail + chunk).slice(-4000);
+    });
+    child.on('error', (err) => {
+      clearInterval(report);
+      reject(new Error(`cannot run go to build the Temporal CLI: ${err.message}`));
+    });
+    child.on('exit', (code) => {
+      clearInterval(report);
+      if (code === 0) {
+        step(`built the Temporal CLI in ${elapsed(started)}`);
+        resolve();
+      } else {
+        reject(new Error(`go install ${CLI_MODULE} failed (exit ${code}):\n${tail}`));
+      }
+    });
+  });
+}

@@ -1,0 +1,117 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync } from 'node:fs';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { grpc, temporal } from '@temporalio/proto';
+import { SEARCH_ATTRIBUTES } from '../../lib/search-attributes';
+import { elapsed, step } from './progress';
+import { waitFor } from './run';
+
+export interface DevServerOptions {
+  cli: string;
+  port: number;
+  uiPort?: number;
+  /** SQLite file; in memory when omitted (tests). */
+  dbFile?: string;
+  logFile: string;
+  namespace: string;
+  codecEndpoint?: string;
+}
+
+export interface RunningServer {
+  address: string;
+  /** Set when this process started the server and so must stop it. */
+  child?: ChildProcess;
+  stop(): Promise<void>;
+}
+
+const INDEXED_VALUE_TYPES = {
+  KEYWORD: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+  DATETIME: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+} as const;
+
+async function isHealthy(address: string): Promise<boolean> {
+  const connection = await Connection.connect({ address, connectTimeout: 1_000 });
+  try {
+    const { status } = await connection.healthService.check({});
+    return status === grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING;
+  } finally {
+    await connection.close();
+  }
+}
+
+/** Starts `temporal server start-dev`, or reuses one already answering on the port. */
+export async function ensureDevServer(options: DevServerOptions): Promise<RunningServer> {
+  const address = `127.0.0.1:${options.port}`;
+  if (await isHealthy(address).catch(() => false)) {
+    step(`reusing the Temporal server already running at ${address}`);
+    await ensureNamespaceAndSearchAttributes(address, options.namespace);
+    return { address, stop: () => Promise.resolve() };
+  }
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(options.port),
+    '--log-level',
+    'warn',
+  ];
+  args.push('--namespace', options.namespace);
+  if (options.dbFile) {
+    mkdirSync(path.dirname(options.dbFile), { recursive: true });
+    args.push('--db-filename', options.dbFile);
+  }
+  if (options.uiPort) args.push('--ui-port', String(options.uiPort));
+  else args.push('--headless');
+  if (options.codecEndpoint) args.push('--ui-codec-endpoint', options.codecEndpoint);
+  // Lets tests see continue-as-new suggested after a few dozen events instead of thousands.
+  args.push('--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=400');
+
+  mkdirSync(path.dirname(options.logFile), { recursive: true });
+  const log = openSync(options.logFile, 'a');
+  const started = Date.now();
+  step(`starting the Temporal dev server on ${address} (log: ${options.logFile})`);
+  const child = spawn(options.cli, args, { stdio: ['ignore', log, log] });
+  let exited = false;
+  child.on('exit', () => (exited = true));
+  await waitFor(
+    `the Temporal server at ${address}`,
+    async () => {
+      if (exited) throw new Error(`the Temporal server exited; see ${options.logFile}`);
+      return isHealthy(address);
+    },
+    60_000,
+  );
+  await ensureNamespaceAndSearchAttributes(address, options.namespace);
+  step(`Temporal server ready in ${elapsed(started)}`);
+  return {
+    address,
+    child,
+    stop: () =>
+      new Promise((resolve) => {
+        if (exited) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** Registers the custom search attributes; registering one that exists is not an error. */
+export async function ensureNamespaceAndSearchAttributes(address: string, namespace: string): Promise<void> {
+  const connection = await Connection.connect({ address });
+  try {
+    const existing = await connection.operatorService.listSearchAttributes({ namespace });
+    const missing = Object.fromEntries(
+      Object.entries(SEARCH_ATTRIBUTES)
+        .filter(([name]) => !(name in existing.customAttributes))
+        .map(([name, kind]) => [name, INDEXED_VALUE_TYPES[kind]] as const),
+    );
+    if (Object.keys(missing).length > 0) {
+      await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: missing });
+    }
+  } finally {
+    await connection.close();
+  }
+}

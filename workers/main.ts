@@ -1,0 +1,47 @@
+import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { loadConfig } from '../lib/config';
+import { assertDatabaseReachable } from '../lib/db';
+import { createServiceDeps } from '../lib/feishu-deps';
+import { createLogger } from '../lib/logger';
+import { runMain } from '../lib/main-guard';
+import { serveMetrics } from '../lib/metrics-server';
+import { createGrantWorkers } from './worker';
+
+runMain('worker', async () => {
+  const config = loadConfig();
+  const logger = createLogger('worker', config.LOG_LEVEL);
+  Runtime.install({
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
+      metrics: { prometheus: { bindAddress: `0.0.0.0:${config.WORKER_SDK_METRICS_PORT}` } },
+    },
+  });
+  const deps = await createServiceDeps(config, logger);
+  await assertDatabaseReachable(deps.db, config.DATABASE_URL);
+  let connection: NativeConnection;
+  try {
+    connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  } catch (err) {
+    throw new Error(
+      `cannot connect to Temporal at ${config.TEMPORAL_ADDRESS} (TEMPORAL_ADDRESS): ${(err as Error).message}`,
+    );
+  }
+  const workers = await createGrantWorkers({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    deps,
+    refreshesPerSecond: config.REFRESH_RATE_PER_SECOND,
+  });
+  const metrics = await serveMetrics(config.WORKER_METRICS_PORT);
+  logger.info(
+    { taskQueue: config.TEMPORAL_TASK_QUEUE, metricsPort: config.WORKER_METRICS_PORT },
+    'worker started; SIGINT or SIGTERM drains it',
+  );
+  // The Temporal runtime turns SIGINT/SIGTERM into a graceful shutdown of every worker.
+  await Promise.all(workers.map((w) => w.run()));
+  metrics.close();
+  await deps.db.end();
+  await connection.close();
+  logger.info('worker stopped');
+});

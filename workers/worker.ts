@@ -1,0 +1,49 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from '../activities';
+import { refreshTaskQueue } from '../workflows/task-queues';
+
+export const workflowsPath = path.join(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+  'workflows',
+  'index.ts',
+);
+
+export interface GrantWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  deps: ActivityDeps;
+  /** Token-endpoint budget for refreshes (Feishu: 50/s and 1000/min per app, shared with code exchanges). */
+  refreshesPerSecond: number;
+  /** A prebuilt bundle (tests, production images); bundled from source when omitted. */
+  workflowBundle?: WorkflowBundleWithSourceMap;
+}
+
+/**
+ * Two workers in one process: the main queue runs grant workflows and their Feishu calls; the
+ * refresh queue runs only refreshes, rate-limited across all workers by the Temporal server.
+ */
+export async function createGrantWorkers(options: GrantWorkerOptions): Promise<Worker[]> {
+  const activities = createActivities(options.deps);
+  const workflowSource = options.workflowBundle
+    ? { workflowBundle: options.workflowBundle }
+    : { workflowsPath };
+  const main = await Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue,
+    ...workflowSource,
+    activities,
+  });
+  const refresh = await Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: refreshTaskQueue(options.taskQueue),
+    activities: { refreshGrant: activities.refreshGrant },
+    maxTaskQueueActivitiesPerSecond: options.refreshesPerSecond,
+  });
+  return [main, refresh];
+}

@@ -1,0 +1,356 @@
+import {
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  log,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
+import type { Activities } from '../activities';
+import type { CardView } from '../lib/cards/build';
+import { FeishuAuthStatus, FeishuTokenExpiresAt } from '../lib/search-attributes';
+import { Lock } from './lock';
+import { refreshTaskQueue } from './task-queues';
+import {
+  cancelAttempt,
+  deliverRedirect,
+  ensureFreshToken,
+  grantState,
+  requestAuthorization,
+  revoke,
+} from './messages';
+import {
+  DEFAULT_GRANT_SETTINGS,
+  type AttemptOutcome,
+  type AuthorizationRequest,
+  type AuthorizationResponse,
+  type GrantSettings,
+  type GrantState,
+  type GrantStatus,
+  type TokenMeta,
+} from './types';
+
+export interface GrantWorkflowInput {
+  appId: string;
+  openId: string;
+  settings?: Partial<GrantSettings>;
+  /** Set by continue-as-new: the grant as the previous run left it. */
+  carried?: CarriedGrant;
+}
+
+interface CarriedGrant {
+  state: GrantState;
+  grantMessageId?: string;
+  renewalAsked: boolean;
+}
+
+const feishu = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 8 },
+});
+
+/** Refreshes run on their own rate-limited task queue, so a crowd of due grants stays in Feishu's budget. */
+function refreshActivitiesOn(taskQueue: string) {
+  return proxyActivities<Activities>({
+    taskQueue: refreshTaskQueue(taskQueue),
+    startToCloseTimeout: '30s',
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '2m', maximumAttempts: 10 },
+  });
+}
+
+const FAILED_REFRESH_RETRY_MS = 10 * 60 * 1000;
+
+/** The grant's whole life for one (app, user): attempts, refreshes, revocation. */
+export async function grantWorkflow(input: GrantWorkflowInput): Promise<GrantState> {
+  const settings: GrantSettings = { ...DEFAULT_GRANT_SETTINGS, ...input.settings };
+  const { appId, openId } = input;
+  const state: GrantState = input.carried?.state ?? { appId, openId, status: 'pending', refreshCount: 0 };
+  let grantMessageId = input.carried?.grantMessageId;
+  let renewalAsked = input.carried?.renewalAsked ?? false;
+  let refreshesThisRun = 0;
+  let revoked = false;
+  const lock = new Lock();
+  const refresher = refreshActivitiesOn(workflowInfo().taskQueue);
+
+  const pending = () => state.attempt !== undefined && state.attempt.outcome === undefined;
+
+  function publishStatus(status: GrantStatus): void {
+    state.status = status;
+    const updates: SearchAttributeUpdatePair[] = [{ key: FeishuAuthStatus, value: status }];
+    if (state.token)
+      updates.push({ key: FeishuTokenExpiresAt, value: new Date(state.token.accessExpiresAt) });
+    upsertSearchAttributes(updates);
+  }
+
+  function covers(scopes: string[]): boolean {
+    return (
+      state.status === 'authorized' && !!state.token && scopes.every((s) => state.token!.scopes.includes(s))
+    );
+  }
+
+  async function startAttempt(
+    req: AuthorizationRequest & { reuseMessageId?: string },
+    notice?: 'reauth' | 'renewal',
+  ) {
+    const attemptId = `a-${uuid4()}`;
+    const expiresAt = Date.now() + (req.expiresInSeconds ?? settings.attemptExpirySeconds) * 1000;
+    const scopes = [...new Set(req.scopes)].sort();
+    state.attempt = { id: attemptId, scopes, expiresAt };
+    const { messageId } = await feishu.startAttempt({
+      appId,
+      openId,
+      workflowId: workflowInfo().workflowId,
+      attemptId,
+      scopes,
+      expiresAt,
+      locale: req.locale ?? 'zh_cn',
+      notice,
+      reuseMessageId: req.reuseMessageId,
+    });
+    state.attempt.messageId = messageId;
+    if (state.status !== 'authorized') publishStatus('pending');
+  }
+
+  function respond(reused: boolean): AuthorizationResponse {
+    return {
+      status: pending() ? 'pending' : state.status,
+      attemptId: state.attempt?.id,
+      scopes: pending() ? state.attempt!.scopes : (state.token?.scopes ?? []),
+      expiresAt: pending() ? state.attempt!.expiresAt : undefined,
+      reused,
+    };
+  }
+
+  async function refresh(): Promise<void> {
+    if (!state.token) return;
+    const result = await refresher.refreshGrant({ appId, openId, expectedVersion: state.token.tokenVersion });
+    if (result.kind === 'refreshed') {
+      state.token = result.token;
+      state.refreshCount++;
+      refreshesThisRun++;
+      publishStatus('authorized');
+    } else if (result.kind === 'gone') {
+      state.token = undefined;
+      revoked = true;
+    } else {
+      state.token = undefined;
+      state.reason = result.reason;
+      publishStatus('needs_reauth');
+      await startAttempt({ scopes: state.attempt?.scopes ?? [], source: 'reauth' }, 'reauth');
+    }
+  }
+
+  setHandler(grantState, () => state);
+
+  setHandler(requestAuthorization, (req) =>
+    lock.run(async () => {
+      if (covers(req.scopes) && !pending()) return respond(true);
+      if (pending()) {
+        const merged = [...new Set([...state.attempt!.scopes, ...req.scopes])].sort();
+        if (merged.length !== state.attempt!.scopes.length) {
+          state.attempt!.scopes = merged;
+          await feishu.rescopeAttempt({
+            attemptId: state.attempt!.id,
+            scopes: merged,
+            expiresAt: state.attempt!.expiresAt,
+          });
+        }
+        return respond(true);
+      }
+      const scopes = [...new Set([...(state.token?.scopes ?? []), ...req.scopes])];
+      await startAttempt({ ...req, scopes });
+      return respond(false);
+    }),
+  );
+
+  setHandler(
+    deliverRedirect,
+    (delivery) =>
+      lock.run(async (): Promise<AttemptOutcome> => {
+        const attempt = state.attempt;
+        // Settled meanwhile (expired or cancelled while this update waited for the lock).
+        if (!attempt || attempt.id !== delivery.attemptId || attempt.outcome)
+          return attempt?.outcome ?? { kind: 'expired' };
+        if (delivery.denied) {
+          attempt.outcome = { kind: 'denied' };
+          return attempt.outcome;
+        }
+        const result = await feishu.exchangeCode({ appId, openId, attemptId: attempt.id });
+        if (result.token) state.token = result.token;
+        if (!attempt.outcome) attempt.outcome = result.outcome;
+        return attempt.outcome;
+      }),
+    {
+      validator: (delivery) => {
+        if (!state.attempt || state.attempt.id !== delivery.attemptId || state.attempt.outcome) {
+          throw new Error('the attempt is no longer waiting for a redirect');
+        }
+      },
+    },
+  );
+
+  setHandler(cancelAttempt, ({ attemptId }) => {
+    if (state.attempt?.id === attemptId && !state.attempt.outcome)
+      state.attempt.outcome = { kind: 'cancelled' };
+  });
+
+  setHandler(revoke, ({ source }) =>
+    lock.run(async () => {
+      if (pending()) state.attempt!.outcome = { kind: 'cancelled' };
+      await feishu.revokeGrant({ appId, openId, source });
+      state.token = undefined;
+      state.reason = `revoked_by_${source}`;
+      revoked = true;
+      publishStatus('revoked');
+      return state;
+    }),
+  );
+
+  setHandler(
+    ensureFreshToken,
+    ({ minValidSeconds }) =>
+      lock.run(async () => {
+        if (state.token && state.token.accessExpiresAt - Date.now() < minValidSeconds * 1000) await refresh();
+        if (!state.token || state.status !== 'authorized') {
+          throw ApplicationFailure.nonRetryable(
+            `the grant is ${state.status}`,
+            'GrantNotAuthorized',
+            state.reason,
+          );
+        }
+        return state.token;
+      }),
+    {
+      validator: (_request) => {
+        if (state.status !== 'authorized') throw new Error(`the grant is ${state.status}`);
+      },
+    },
+  );
+
+  async function settle(): Promise<void> {
+    const attempt = state.attempt!;
+    const outcome = attempt.outcome!;
+    const sessionStatus = outcome.kind;
+    const reason = outcome.kind === 'failed' ? outcome.reason : undefined;
+    // A failed re-authorization leaves a live grant (or one needing re-auth) as it was.
+    const grantUnaffected =
+      outcome.kind !== 'authorized' &&
+      (!!state.token || state.status === 'needs_reauth' || outcome.kind === 'superseded');
+    const grantStatus = grantUnaffected || sessionStatus === 'superseded' ? undefined : sessionStatus;
+    await feishu.settleAttempt({
+      appId,
+      openId,
+      attemptId: attempt.id,
+      sessionStatus,
+      grantStatus,
+      reason,
+      errorCode: outcome.kind === 'failed' ? outcome.errorCode : undefined,
+    });
+    if (attempt.messageId)
+      await feishu.updateCard({ messageId: attempt.messageId, view: viewOf(attempt.id, outcome) });
+    if (outcome.kind === 'authorized') {
+      if (grantMessageId && grantMessageId !== attempt.messageId) {
+        await feishu.updateCard({
+          messageId: grantMessageId,
+          view: { state: 'superseded', openId, attemptId: attempt.id },
+        });
+      }
+      grantMessageId = attempt.messageId;
+      state.reason = undefined;
+      renewalAsked = false;
+      publishStatus('authorized');
+    } else if (grantStatus) {
+      state.reason = reason;
+      publishStatus(grantStatus);
+    }
+  }
+
+  function viewOf(attemptId: string, outcome: AttemptOutcome): Exclude<CardView, { state: 'pending' }> {
+    switch (outcome.kind) {
+      case 'authorized':
+        return { state: 'authorized', openId, attemptId, userName: outcome.userName, scopes: outcome.scopes };
+      case 'failed':
+        return { state: 'failed', openId, attemptId, reason: outcome.reason };
+      default:
+        return { state: outcome.kind, openId, attemptId };
+    }
+  }
+
+  function nextWakeAt(token: TokenMeta): number {
+    const renewAt = token.authorizedAt + (settings.grantMaxAgeSeconds - settings.renewNoticeSeconds) * 1000;
+    let refreshAt = token.refreshExpiresAt
+      ? token.refreshExpiresAt -
+        (settings.refreshLeadSeconds + Math.random() * settings.refreshJitterSeconds) * 1000
+      : token.accessExpiresAt;
+    if (settings.refreshPolicy === 'eager') {
+      refreshAt = Math.min(refreshAt, token.accessExpiresAt - settings.accessTokenMarginSeconds * 1000);
+    }
+    return renewalAsked ? refreshAt : Math.min(refreshAt, renewAt);
+  }
+
+  for (;;) {
+    if (pending()) {
+      const attempt = state.attempt!;
+      await condition(() => attempt.outcome !== undefined, Math.max(0, attempt.expiresAt - Date.now()));
+      await lock.run(async () => {
+        attempt.outcome ??= { kind: 'expired' };
+        await settle();
+      });
+      continue;
+    }
+    if (revoked) {
+      if (grantMessageId)
+        await feishu.updateCard({
+          messageId: grantMessageId,
+          view: { state: 'revoked', openId, attemptId: state.attempt?.id ?? '' },
+        });
+      break;
+    }
+    if (state.status === 'authorized' && state.token) {
+      if (refreshesThisRun >= settings.refreshesPerRun || workflowInfo().continueAsNewSuggested) {
+        await condition(allHandlersFinished);
+        await continueAsNew<typeof grantWorkflow>({
+          appId,
+          openId,
+          settings: input.settings,
+          carried: { state, grantMessageId, renewalAsked },
+        });
+      }
+      const token = state.token;
+      const wakeAt = nextWakeAt(token);
+      const woke = await condition(
+        () => pending() || revoked || state.token !== token,
+        Math.max(0, wakeAt - Date.now()),
+      );
+      if (woke) continue;
+      await lock.run(async () => {
+        if (state.token !== token || pending()) return;
+        const renewAt =
+          token.authorizedAt + (settings.grantMaxAgeSeconds - settings.renewNoticeSeconds) * 1000;
+        if (!renewalAsked && Date.now() >= renewAt) {
+          renewalAsked = true;
+          await startAttempt({ scopes: token.scopes, source: 'renewal' }, 'renewal');
+          return;
+        }
+        try {
+          await refresh();
+        } catch (err) {
+          // Feishu stayed unavailable through every retry: the grant is kept and tried again later.
+          log.warn('refresh failed; will try again', { error: String(err) });
+          await condition(() => revoked, FAILED_REFRESH_RETRY_MS);
+        }
+      });
+      continue;
+    }
+    // A settled grant that is not alive (denied, expired, …): nothing to wait for. A new request
+    // starts a new run with the same id.
+    await condition(allHandlersFinished);
+    if (!pending()) break;
+  }
+  return state;
+}

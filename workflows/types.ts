@@ -1,0 +1,121 @@
+/**
+ * Types shared by the grant workflow, its activities, the cards and the API. Only metadata lives
+ * here: tokens, codes and OAuth state never enter workflow history.
+ */
+
+/** What the API and search attributes report for a grant. */
+export type GrantStatus =
+  | 'pending'
+  | 'authorized'
+  | 'denied'
+  | 'expired'
+  | 'identity_mismatch'
+  | 'failed'
+  | 'cancelled'
+  | 'needs_reauth'
+  | 'revoked';
+
+/** Why an attempt failed, in a fixed vocabulary a card, a page and a metric label can all show. */
+export type FailureReason =
+  | 'invalid_code'
+  | 'user_not_allowed'
+  | 'config_error'
+  | 'feishu_unavailable'
+  | 'invalid_request'
+  | 'internal';
+
+/** How one authorization attempt ended. */
+export type AttemptOutcome =
+  | { kind: 'authorized'; userName: string; scopes: string[] }
+  | { kind: 'denied' }
+  | { kind: 'expired' }
+  | { kind: 'cancelled' }
+  | { kind: 'superseded' }
+  | { kind: 'identity_mismatch'; consentedName: string }
+  | { kind: 'failed'; reason: FailureReason; errorCode?: number };
+
+/** Durations and policies, all inputs so tests run in seconds and operators can tune them. */
+export interface GrantSettings {
+  /** How long an authorization card stays usable. */
+  attemptExpirySeconds: number;
+  /** Refresh this long before the refresh token would expire. */
+  refreshLeadSeconds: number;
+  /** Up to this much random extra lead, so grants authorized together do not refresh together. */
+  refreshJitterSeconds: number;
+  /** An access token expiring within this margin is refreshed before it is handed out. */
+  accessTokenMarginSeconds: number;
+  /** keep_alive: refresh only to keep the refresh token alive; eager: also keep the access token fresh. */
+  refreshPolicy: 'keep_alive' | 'eager';
+  /** Continue-as-new after this many refreshes, so histories stay small. */
+  refreshesPerRun: number;
+  /** Ask the user to renew this long before the grant's hard limit. */
+  renewNoticeSeconds: number;
+  /** The grant's hard limit after authorization (Feishu: 365 days). */
+  grantMaxAgeSeconds: number;
+}
+
+export const DEFAULT_GRANT_SETTINGS: GrantSettings = {
+  attemptExpirySeconds: 600,
+  refreshLeadSeconds: 24 * 3600,
+  refreshJitterSeconds: 6 * 3600,
+  accessTokenMarginSeconds: 300,
+  refreshPolicy: 'keep_alive',
+  refreshesPerRun: 50,
+  renewNoticeSeconds: 7 * 24 * 3600,
+  grantMaxAgeSeconds: 365 * 24 * 3600,
+};
+
+/** The token metadata a workflow may hold: times and scopes, never the tokens. */
+export interface TokenMeta {
+  scopes: string[];
+  accessExpiresAt: number;
+  refreshExpiresAt?: number;
+  authorizedAt: number;
+  tokenVersion: number;
+  userName: string;
+}
+
+export interface AttemptSummary {
+  id: string;
+  scopes: string[];
+  messageId?: string;
+  expiresAt: number;
+  outcome?: AttemptOutcome;
+}
+
+/** What the `state` query returns and the API reports. */
+export interface GrantState {
+  appId: string;
+  openId: string;
+  status: GrantStatus;
+  reason?: string;
+  attempt?: AttemptSummary;
+  token?: TokenMeta;
+  refreshCount: number;
+}
+
+export type Locale = 'zh_cn' | 'en_us';
+
+export type RequestSource = 'api' | 'bot_message' | 'card_retry' | 'reauth' | 'renewal';
+
+export interface AuthorizationRequest {
+  scopes: string[];
+  expiresInSeconds?: number;
+  locale?: Locale;
+  source: RequestSource;
+}
+
+/** The answer to a request: the attempt (new or re-used) or the grant that already covers it. */
+export interface AuthorizationResponse {
+  status: GrantStatus;
+  attemptId?: string;
+  scopes: string[];
+  expiresAt?: number;
+  reused: boolean;
+}
+
+/** Delivered by the OAuth redirect; the code itself stays in PostgreSQL, sealed. */
+export interface RedirectDelivery {
+  attemptId: string;
+  denied: boolean;
+}
