@@ -18,7 +18,7 @@ a{color:#3370ff}
 .btn.danger{color:#f54a45;border-color:#f54a45}
 .panel{max-width:440px;margin:48px auto;background:#fff;border-radius:12px;box-shadow:0 4px 24px rgba(31,35,41,.08);padding:28px}
 .muted{color:#8f959e;font-size:13px}
-.sandbox-tag{position:fixed;right:12px;bottom:10px;font-size:12px;color:#8f959e}
+.sandbox-tag{position:fixed;left:12px;bottom:10px;font-size:12px;color:#8f959e}
 `;
 
 export function page(title: string, body: string, extraHead = ''): string {

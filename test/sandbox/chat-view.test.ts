@@ -1,0 +1,143 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as lark from '@larksuiteoapi/node-sdk';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Sandbox } from '../../sandbox/index';
+import { callbackButton, card, linkButton, sdkClient, silentLogger, start, testApp } from './helpers';
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  '--disable-sync',
+];
+
+describe('chat view in headless Chromium', () => {
+  let browser: Browser;
+  let landing: Server;
+  let redirectUri: string;
+  let sandbox: Sandbox;
+  let wsClient: lark.WSClient;
+  const app = testApp();
+  const dms: string[] = [];
+
+  beforeAll(async () => {
+    // Stands in for the service's /oauth/callback page.
+    landing = createServer((_req, res) => res.end('<html><body><h1>Landed</h1></body></html>'));
+    await new Promise<void>((resolve) => landing.listen(0, '127.0.0.1', resolve));
+    redirectUri = `http://127.0.0.1:${(landing.address() as AddressInfo).port}/oauth/callback`;
+    app.redirectUris = [redirectUri];
+    sandbox = await start(app, {
+      rateLimits: false,
+      wsClientConfig: { ReconnectInterval: 0.2, ReconnectNonce: 0.1 },
+    });
+    wsClient = new lark.WSClient({
+      appId: app.appId,
+      appSecret: app.appSecret,
+      domain: sandbox.url,
+      logger: silentLogger,
+      loggerLevel: lark.LoggerLevel.fatal,
+    });
+    await wsClient.start({
+      eventDispatcher: new lark.EventDispatcher({
+        logger: silentLogger,
+        loggerLevel: lark.LoggerLevel.fatal,
+      }).register({
+        'im.message.receive_v1': (data: { message: { content: string } }) =>
+          void dms.push(data.message.content),
+        'card.action.trigger': () => ({ toast: { type: 'success', content: '已取消 Cancelled' } }),
+      }),
+    });
+    await vi.waitFor(() => expect(sandbox.state.connections()).toHaveLength(1), { timeout: 5000 });
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    wsClient?.close({ force: true });
+    await sandbox?.close();
+    await new Promise<void>((resolve) => landing.close(() => resolve()));
+  });
+
+  it('shows the card, authorizes through the consent page, then shows the patched card live', async () => {
+    const openId = sandbox.openIdOf(app.appId, '李四');
+    const client = sdkClient(sandbox, app);
+    const authorize = new URL('/open-apis/authen/v1/authorize', sandbox.url);
+    authorize.search = new URLSearchParams({
+      client_id: app.appId,
+      response_type: 'code',
+      redirect_uri: redirectUri,
+      scope: 'offline_access',
+      state: 'state-42',
+    }).toString();
+    const sent = await client.im.message.create({
+      params: { receive_id_type: 'open_id' },
+      data: {
+        receive_id: openId,
+        msg_type: 'interactive',
+        content: JSON.stringify(
+          card('请授权 Authorize', [
+            linkButton('Authorize', authorize.toString()),
+            callbackButton('Cancel', { action: 'cancel' }),
+          ]),
+        ),
+      },
+    });
+    const messageId = sent.data!.message_id!;
+
+    const context = await browser.newContext();
+    const chat = await context.newPage();
+    await chat.goto(`${sandbox.url}/chat/${openId}`);
+    await chat.locator('.card-header', { hasText: '请授权 Authorize' }).waitFor();
+
+    const [consent] = await Promise.all([
+      context.waitForEvent('page'),
+      chat.getByRole('link', { name: 'Authorize' }).click(),
+    ]);
+    await consent.waitForLoadState();
+    // The chat view's user is preselected on the consent page.
+    expect(await consent.locator('input[name="user"]:checked').getAttribute('value')).toBe('user-2');
+    await Promise.all([
+      consent.waitForURL((url) => url.pathname === '/oauth/callback'),
+      consent.locator('#approve').click(),
+    ]);
+    const landed = new URL(consent.url());
+    expect(landed.searchParams.get('state')).toBe('state-42');
+    const code = landed.searchParams.get('code')!;
+    await consent.getByText('Landed').waitFor();
+
+    const tokens = await client.accessToken.retrieveByAuthorizationCode({ code, redirectUri });
+    const me = await client.authen.v1.userInfo.get({}, lark.withUserAccessToken(tokens.accessToken));
+    await client.im.message.patch({
+      path: { message_id: messageId },
+      data: { content: JSON.stringify(card(`已授权 Authorized as ${me.data!.name!}`)) },
+    });
+    await chat.locator('.card-header', { hasText: '已授权 Authorized as 李四' }).waitFor();
+    expect(await chat.locator('.card-header', { hasText: '请授权 Authorize' }).count()).toBe(0);
+    await context.close();
+  });
+
+  it('delivers a callback button click and shows the toast; the composer sends a DM', async () => {
+    const openId = sandbox.openIdOf(app.appId, '张三');
+    await sdkClient(sandbox, app).im.message.create({
+      params: { receive_id_type: 'open_id' },
+      data: {
+        receive_id: openId,
+        msg_type: 'interactive',
+        content: JSON.stringify(card('Pending', [callbackButton('Cancel', { action: 'cancel' })])),
+      },
+    });
+    const page = await browser.newPage();
+    await page.goto(`${sandbox.url}/chat/${openId}`);
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.getByText('已取消 Cancelled').waitFor();
+    await page.locator('#composer-input').fill('授权');
+    await page.locator('#composer-input').press('Enter');
+    await page.locator('.row.mine').getByText('授权').waitFor();
+    await vi.waitFor(() => expect(dms).toContain(JSON.stringify({ text: '授权' })));
+    await page.close();
+  });
+});
