@@ -70,8 +70,7 @@ export function createApp(options: AppOptions): { app: Koa; handlers: CallbackHa
   for (const router of [healthRoutes(db, temporal), oauthCallbackRoutes(db, cipher, grants)]) {
     app.use(router.routes()).use(router.allowedMethods());
   }
-  const authorizations = authorizationRoutes(db, grants);
-  app.use(async (ctx, next) => (ctx.path.startsWith('/v1/authorizations') ? statusRole(ctx, next) : next()));
+  const authorizations = authorizationRoutes(db, grants, statusRole);
   app.use(authorizations.routes()).use(authorizations.allowedMethods());
   const users = userRoutes({
     db,

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { migrate } from '../db/migrate';
 import { loadConfig, requireFeishuApp } from '../lib/config';
 import { assertDatabaseReachable, createDb } from '../lib/db';
 import { updateGrantGauges } from '../lib/grant-gauges';
@@ -20,6 +21,7 @@ runMain('api', async () => {
   await sodiumReady();
   const db = createDb(config.DATABASE_URL, 20);
   await assertDatabaseReachable(db, config.DATABASE_URL);
+  await migrate(config.DATABASE_URL);
   const temporal = await connectTemporal(config);
   const grants = new GrantService(temporal, appId, config.TEMPORAL_TASK_QUEUE, {
     attemptExpirySeconds: config.AUTH_EXPIRY_SECONDS,

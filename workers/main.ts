@@ -1,16 +1,19 @@
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { migrate } from '../db/migrate';
 import { loadConfig } from '../lib/config';
 import { assertDatabaseReachable } from '../lib/db';
 import { createServiceDeps } from '../lib/feishu-deps';
 import { createLogger } from '../lib/logger';
 import { runMain } from '../lib/main-guard';
 import { serveMetrics } from '../lib/metrics-server';
+import { temporalLogger } from '../lib/temporal-logger';
 import { createGrantWorkers } from './worker';
 
 runMain('worker', async () => {
   const config = loadConfig();
   const logger = createLogger('worker', config.LOG_LEVEL);
   Runtime.install({
+    logger: temporalLogger(logger.child({}, { level: 'warn' })),
     telemetryOptions: {
       logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
       metrics: { prometheus: { bindAddress: `0.0.0.0:${config.WORKER_SDK_METRICS_PORT}` } },
@@ -18,6 +21,7 @@ runMain('worker', async () => {
   });
   const deps = await createServiceDeps(config, logger);
   await assertDatabaseReachable(deps.db, config.DATABASE_URL);
+  await migrate(config.DATABASE_URL);
   let connection: NativeConnection;
   try {
     connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });

@@ -42,7 +42,9 @@ export async function createGrantWorkers(options: GrantWorkerOptions): Promise<W
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: refreshTaskQueue(options.taskQueue),
-    activities: { refreshGrant: activities.refreshGrant },
+    activities: {
+      refreshGrant: (input: Parameters<typeof activities.refreshGrant>[0]) => activities.refreshGrant(input),
+    },
     maxTaskQueueActivitiesPerSecond: options.refreshesPerSecond,
   });
   return [main, refresh];

@@ -32,6 +32,7 @@ import {
   type GrantSettings,
   type GrantState,
   type GrantStatus,
+  type RedirectDelivery,
   type TokenMeta,
 } from './types';
 
@@ -186,7 +187,7 @@ export async function grantWorkflow(input: GrantWorkflowInput): Promise<GrantSta
         return attempt.outcome;
       }),
     {
-      validator: (delivery) => {
+      validator: (delivery: RedirectDelivery) => {
         if (!state.attempt || state.attempt.id !== delivery.attemptId || state.attempt.outcome) {
           throw new Error('the attempt is no longer waiting for a redirect');
         }

@@ -104,7 +104,8 @@ export function createCallbackHandlers({
         return;
       let text: string;
       try {
-        text = String((JSON.parse(parsed.data.message.content) as { text?: unknown }).text ?? '');
+        const { text: value } = JSON.parse(parsed.data.message.content) as { text?: unknown };
+        text = typeof value === 'string' ? value : '';
       } catch {
         return;
       }

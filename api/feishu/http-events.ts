@@ -24,7 +24,8 @@ const MAX_BODY_BYTES = 1024 * 1024;
 async function readRawBody(ctx: Context): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+  for await (const piece of ctx.req) {
+    const chunk = piece as Buffer;
     size += chunk.length;
     if (size > MAX_BODY_BYTES) throw new HttpError(413, 'payload_too_large', 'the body exceeds 1 MB');
     chunks.push(chunk);
@@ -51,7 +52,7 @@ interface Envelope {
 function parseJson(raw: string): Envelope {
   try {
     const value: unknown = JSON.parse(raw);
-    if (value && typeof value === 'object') return value as Envelope;
+    if (value && typeof value === 'object') return value;
   } catch {
     // answered below
   }

@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import type { Middleware } from 'koa';
 import { z } from 'zod';
 import type { Db } from '../../lib/db';
 import { getGrant, type GrantRow } from '../../lib/store/grants';
@@ -76,8 +77,9 @@ export function grantView(grant: GrantRow | undefined, attempt: SessionRow | und
   };
 }
 
-export function authorizationRoutes(db: Db, grants: GrantService): Router {
+export function authorizationRoutes(db: Db, grants: GrantService, requireStatusRole: Middleware): Router {
   const router = new Router();
+  router.use('/v1/authorizations', requireStatusRole);
 
   router.post('/v1/authorizations', async (ctx) => {
     const body = parseInput(requestBody, ctx.request.body);

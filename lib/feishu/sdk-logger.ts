@@ -19,7 +19,8 @@ function describe(args: unknown[]): string {
         const e = arg as AxiosLike;
         const status = e.response?.status;
         const code = e.response?.data?.code;
-        return `request failed${status ? ` with HTTP ${status}` : ''}${code !== undefined ? `, code ${String(code)}` : ''}`;
+        const feishuCode = typeof code === 'number' || typeof code === 'string' ? `, code ${code}` : '';
+        return `request failed${status ? ` with HTTP ${status}` : ''}${feishuCode}`;
       }
       return '';
     })

@@ -1,0 +1,107 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { migrate } from '../db/migrate';
+import { loadConfig } from '../lib/config';
+import { step } from './stack/progress';
+import { ensureLocalPostgres } from './stack/postgres';
+import { Supervisor } from './stack/processes';
+import { waitFor } from './stack/run';
+import { findOrBuildTemporalCli } from './stack/temporal-cli';
+import { ensureDevServer } from './stack/temporal-server';
+import { loadLocalEnv } from './stack/local-env';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const API_PORT = Number(process.env.PORT ?? 3000);
+const SANDBOX_PORT = Number(process.env.SANDBOX_PORT ?? 3100);
+const TEMPORAL_PORT = 7233;
+const TEMPORAL_UI_PORT = 8233;
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  loadLocalEnv(root);
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(API_PORT) };
+  env.PUBLIC_BASE_URL ??= `http://localhost:${API_PORT}`;
+  const cleanups: (() => Promise<void>)[] = [];
+
+  if (!env.DATABASE_URL) {
+    const pg = await ensureLocalPostgres('feishu_user_auth');
+    env.DATABASE_URL = pg.databaseUrl;
+    cleanups.push(() => pg.stop());
+  }
+  if (!env.TEMPORAL_ADDRESS) {
+    const server = await ensureDevServer({
+      cli: await findOrBuildTemporalCli(),
+      port: TEMPORAL_PORT,
+      uiPort: TEMPORAL_UI_PORT,
+      dbFile: path.join(root, '.data', 'temporal', 'dev.db'),
+      logFile: path.join(root, '.data', 'temporal', 'server.log'),
+      namespace: env.TEMPORAL_NAMESPACE ?? 'default',
+    });
+    env.TEMPORAL_ADDRESS = server.address;
+    cleanups.push(() => server.stop());
+  }
+
+  const useSandbox = !env.FEISHU_APP_ID;
+  if (useSandbox) {
+    const sandboxUrl = `http://127.0.0.1:${SANDBOX_PORT}`;
+    env.FEISHU_APP_ID = env.SANDBOX_APP_ID;
+    env.FEISHU_APP_SECRET = env.SANDBOX_APP_SECRET;
+    env.FEISHU_DOMAIN = sandboxUrl;
+    env.FEISHU_OAUTH_DOMAIN = sandboxUrl;
+  }
+  const config = loadConfig(env);
+  step('applying database migrations');
+  const applied = await migrate(config.DATABASE_URL);
+  if (applied.length > 0) step(`applied ${applied.length} migration(s)`);
+
+  const supervisor = new Supervisor(root);
+  if (useSandbox) {
+    supervisor.start('sandbox', 'sandbox/main.ts', {
+      ...env,
+      SANDBOX_PORT: String(SANDBOX_PORT),
+      SANDBOX_REDIRECT_URIS: `${config.PUBLIC_BASE_URL}/oauth/callback`,
+      SANDBOX_CALLBACK_MODE: config.FEISHU_CALLBACK_MODE,
+      SANDBOX_CALLBACK_URL: `${config.PUBLIC_BASE_URL}/feishu/events`,
+      SANDBOX_ENCRYPT_KEY: config.FEISHU_ENCRYPT_KEY ?? '',
+      SANDBOX_VERIFICATION_TOKEN: config.FEISHU_VERIFICATION_TOKEN ?? '',
+    });
+    await waitFor(
+      'the Feishu sandbox',
+      async () => (await fetch(`${config.FEISHU_DOMAIN}/healthz`)).ok,
+      30_000,
+    );
+  }
+  supervisor.start('worker', 'workers/main.ts', env);
+  supervisor.start('api', 'api/main.ts', env);
+  await waitFor('the API', async () => (await fetch(`http://127.0.0.1:${API_PORT}/readyz`)).ok, 90_000);
+
+  const apiKey = config.API_KEYS[0];
+  const lines = [
+    '',
+    `feishu-user-auth is up (${((Date.now() - started) / 1000).toFixed(1)}s)`,
+    `  API              ${config.PUBLIC_BASE_URL}   (readiness: /readyz, metrics: /metrics)`,
+    `  Temporal Web UI  http://localhost:${TEMPORAL_UI_PORT}   (namespace ${config.TEMPORAL_NAMESPACE})`,
+    useSandbox
+      ? `  Feishu sandbox   ${config.FEISHU_DOMAIN}/   (the chat view: DM the bot "授权" to start)`
+      : `  Feishu           ${config.FEISHU_DOMAIN}`,
+    apiKey
+      ? `  API key          "${apiKey.name}" (${apiKey.role}) from ${useSandbox ? '.data/local.env' : 'API_KEYS'}`
+      : '',
+    '  Ctrl-C stops everything this command started.',
+    '',
+  ];
+  process.stdout.write(lines.filter((l) => l !== '').join('\n') + '\n');
+
+  await new Promise<void>((resolve) => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
+  });
+  step('stopping');
+  await supervisor.stop();
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  step('stopped');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`npm start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

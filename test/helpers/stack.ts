@@ -1,0 +1,202 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import {
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  bundleWorkflowCode,
+  type Worker,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
+import type * as lark from '@larksuiteoapi/node-sdk';
+import { inject } from 'vitest';
+import { createApp } from '../../api/app';
+import { startLongConnection } from '../../api/feishu/long-connection';
+import { GrantService } from '../../api/grants';
+import { loadConfig, type Config } from '../../lib/config';
+import { createDb, type Db } from '../../lib/db';
+import { FeishuGateway } from '../../lib/feishu/gateway';
+import { createLogger } from '../../lib/logger';
+import { TokenCipher, sodiumReady } from '../../lib/token-crypto';
+import { startSandbox, type Sandbox, type SandboxOptions } from '../../sandbox';
+import { createGrantWorkers, workflowsPath } from '../../workers/worker';
+import { DEFAULT_GRANT_SETTINGS, type GrantSettings } from '../../workflows/types';
+
+export const API_KEY = 'test-token-key-0123456789abcdef';
+export const STATUS_KEY = 'test-status-key-0123456789abcdef';
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+let runtimeInstalled = false;
+
+/** Bundled once per test file: webpack takes seconds, every stack in the file reuses it. */
+function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath, logger: undefined });
+  return bundle;
+}
+
+export interface StackOptions {
+  settings?: Partial<GrantSettings>;
+  callbackMode?: 'ws' | 'http';
+  sandbox?: Partial<Omit<SandboxOptions, 'apps'>>;
+  app?: Partial<SandboxOptions['apps'][number]>;
+  env?: Record<string, string>;
+}
+
+export interface Stack {
+  appId: string;
+  apiUrl: string;
+  sandbox: Sandbox;
+  grants: GrantService;
+  db: Db;
+  config: Config;
+  temporal: Client;
+  /** Stops only the worker, to test that flows survive a worker crash. */
+  stopWorker(): Promise<void>;
+  startWorker(): Promise<void>;
+  api(path: string, init?: RequestInit & { key?: string }): Promise<Response>;
+  close(): Promise<void>;
+}
+
+function listen(server: http.Server): Promise<number> {
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
+  );
+}
+
+/**
+ * A whole service against real parts: the sandbox (Feishu), the suite's Temporal server and
+ * database, the API on an ephemeral port and a worker on a task queue of its own.
+ */
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  await sodiumReady();
+  if (!runtimeInstalled) {
+    Runtime.install({
+      logger: new DefaultLogger('WARN'),
+      telemetryOptions: { logging: { forward: {}, filter: 'WARN' } },
+    });
+    runtimeInstalled = true;
+  }
+  const server = http.createServer();
+  const port = await listen(server);
+  const apiUrl = `http://127.0.0.1:${port}`;
+  const appId = `cli_${randomBytes(8).toString('hex')}`;
+  const appSecret = randomBytes(16).toString('hex');
+  const mode = options.callbackMode ?? 'ws';
+  const encryptKey = mode === 'http' ? 'test-encrypt-key' : undefined;
+  const verificationToken = mode === 'http' ? 'test-verification-token' : undefined;
+
+  const sandbox = await startSandbox({
+    ...options.sandbox,
+    apps: [
+      {
+        appId,
+        appSecret,
+        redirectUris: [`${apiUrl}/oauth/callback`],
+        callback: { mode, url: `${apiUrl}/feishu/events`, encryptKey, verificationToken },
+        ...options.app,
+      },
+    ],
+  });
+  const config = loadConfig({
+    FEISHU_APP_ID: appId,
+    FEISHU_APP_SECRET: appSecret,
+    FEISHU_DOMAIN: sandbox.url,
+    FEISHU_OAUTH_DOMAIN: sandbox.url,
+    FEISHU_CALLBACK_MODE: mode,
+    FEISHU_ENCRYPT_KEY: encryptKey,
+    FEISHU_VERIFICATION_TOKEN: verificationToken,
+    PUBLIC_BASE_URL: apiUrl,
+    DATABASE_URL: inject('databaseUrl'),
+    TEMPORAL_ADDRESS: inject('temporalAddress'),
+    TEMPORAL_TASK_QUEUE: `test-${randomBytes(6).toString('hex')}`,
+    TOKEN_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+    API_KEYS: `svc:token:${API_KEY},ops:status:${STATUS_KEY}`,
+    LOG_LEVEL: 'silent',
+    ...options.env,
+  });
+  const logger = createLogger('test', config.LOG_LEVEL);
+  const db = createDb(config.DATABASE_URL);
+  const cipher = new TokenCipher(config.TOKEN_ENCRYPTION_KEYS);
+  const feishu = new FeishuGateway(
+    {
+      appId,
+      appSecret,
+      domain: sandbox.url,
+      oauthDomain: sandbox.url,
+      tokenEndpoint: config.FEISHU_TOKEN_ENDPOINT,
+    },
+    logger,
+  );
+  const settings = { ...options.settings };
+  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const grants = new GrantService(temporal, appId, config.TEMPORAL_TASK_QUEUE, settings);
+  const { app, handlers } = createApp({
+    config,
+    db,
+    cipher,
+    temporal,
+    grants,
+    logger,
+    accessTokenMarginSeconds:
+      settings.accessTokenMarginSeconds ?? DEFAULT_GRANT_SETTINGS.accessTokenMarginSeconds,
+  });
+  server.on('request', app.callback());
+  let longConnection: lark.WSClient | undefined;
+  if (mode === 'ws') {
+    longConnection = await startLongConnection({ appId, appSecret, domain: sandbox.url, handlers, logger });
+  }
+
+  const workerConnection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  let workers: Worker[] = [];
+  let running: Promise<unknown> | undefined;
+  const startWorker = async () => {
+    workers = await createGrantWorkers({
+      connection: workerConnection,
+      namespace: config.TEMPORAL_NAMESPACE,
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      deps: { db, cipher, feishu, redirectUri: `${apiUrl}/oauth/callback`, logger },
+      refreshesPerSecond: 50,
+      workflowBundle: await workflowBundle(),
+    });
+    running = Promise.all(workers.map((w) => w.run()));
+  };
+  const stopWorker = async () => {
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+    await running;
+  };
+  await startWorker();
+
+  return {
+    appId,
+    apiUrl,
+    sandbox,
+    grants,
+    db,
+    config,
+    temporal,
+    stopWorker,
+    startWorker,
+    api: (path, init = {}) =>
+      fetch(`${apiUrl}${path}`, {
+        ...init,
+        headers: {
+          'content-type': 'application/json',
+          ...(init.key === '' ? {} : { authorization: `Bearer ${init.key ?? API_KEY}` }),
+          ...(init.headers as Record<string, string> | undefined),
+        },
+      }),
+    close: async () => {
+      longConnection?.close({ force: true });
+      await stopWorker();
+      await workerConnection.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await connection.close();
+      await db.end();
+      await sandbox.close();
+    },
+  };
+}
