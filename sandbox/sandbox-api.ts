@@ -121,6 +121,25 @@ export function registerSandboxApi(router: Router, rt: Runtime, control: Sandbox
     const { app_id, open_id } = await input(ctx, appUser);
     ctx.body = { revoked: control.revokeGrant(app_id ?? defaultApp, open_id) };
   });
+  router.post(api('/users/status'), async (ctx) => {
+    const { app_id, open_id, status } = await input(
+      ctx,
+      appUser.extend({ status: z.enum(['active', 'deleted', 'inactive', 'no_permission']) }),
+    );
+    control.setUserStatus(app_id ?? defaultApp, open_id, status);
+    ctx.body = state.users(app_id ?? defaultApp);
+  });
+  router.patch(api('/apps/:appId'), async (ctx) => {
+    const patch = await input(
+      ctx,
+      z.object({
+        status: z.enum(['active', 'disabled', 'not_installed']).optional(),
+        refreshEnabled: z.boolean().optional(),
+      }),
+    );
+    control.updateApp(ctx.params.appId!, patch);
+    ctx.body = state.apps();
+  });
   router.post(api('/ws/drop'), async (ctx) => {
     const { app_id } = await input(ctx, z.object({ app_id: z.string().optional() }));
     ctx.body = { dropped: control.dropWsConnections(app_id) };

@@ -10,10 +10,14 @@ function basicCredentials(ctx: Context): { id: string; secret: string } | undefi
   const sep = decoded.indexOf(':');
   if (sep < 0) throw oauth.malformed('the Basic credentials are not client_id:client_secret');
   // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
-  return {
-    id: decodeURIComponent(decoded.slice(0, sep)),
-    secret: decodeURIComponent(decoded.slice(sep + 1)),
-  };
+  try {
+    return {
+      id: decodeURIComponent(decoded.slice(0, sep)),
+      secret: decodeURIComponent(decoded.slice(sep + 1)),
+    };
+  } catch {
+    throw oauth.malformed('the Basic credentials are not form-urlencoded');
+  }
 }
 
 /** Client authentication by HTTP Basic or body credentials — never both (20070). */

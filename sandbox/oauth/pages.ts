@@ -63,6 +63,16 @@ ${input.userCode ? `<div class="muted">确认设备上显示的代码 · Confirm
   );
 }
 
+/** RFC 8628's verification_uri without a code: the person types what the device shows. */
+export function userCodePage(action: string): string {
+  return page(
+    '输入代码 · Enter code',
+    `<div class="panel"><h1>输入设备上显示的代码 · Enter the code shown on your device</h1>
+<form method="get" action="${escapeHtml(action)}"><p><input name="user_code" autofocus placeholder="ABCD-EFGH"
+style="font-size:20px;letter-spacing:2px;padding:8px;width:100%"></p><button class="btn primary">继续 Continue</button></form></div>`,
+  );
+}
+
 export function donePage(title: string, message: string): string {
   return page(title, `<div class="panel"><h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p></div>`);
 }

@@ -6,7 +6,7 @@ import type { Runtime } from '../runtime';
 import { approve, deny, parseAuthorizeRequest } from './authorize';
 import { authenticateClient } from './client-auth';
 import { DEVICE_VERIFY_PATH, decideDevice, findByUserCode, startDeviceAuthorization } from './device';
-import { consentPage, donePage, errorPage } from './pages';
+import { consentPage, donePage, errorPage, userCodePage } from './pages';
 import { tokenEndpoint } from './token-endpoint';
 
 export const AUTHORIZE_PATH = '/open-apis/authen/v1/authorize';
@@ -87,8 +87,9 @@ export function registerOAuthRoutes(router: Router, rt: Runtime): void {
 
   router.get(DEVICE_VERIFY_PATH, (ctx) => {
     const code = typeof ctx.query.user_code === 'string' ? ctx.query.user_code : '';
-    const request = code ? findByUserCode(rt.store, code) : undefined;
-    if (!request) return html(ctx, errorPage(20003, 'The code is unknown or has expired.'), code ? 400 : 200);
+    if (!code) return html(ctx, userCodePage(DEVICE_VERIFY_PATH));
+    const request = findByUserCode(rt.store, code);
+    if (!request) return html(ctx, errorPage(20003, 'The code is unknown or has expired.'), 400);
     html(
       ctx,
       consentPage({

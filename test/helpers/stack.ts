@@ -11,7 +11,6 @@ import {
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import type * as lark from '@larksuiteoapi/node-sdk';
-import { inject } from 'vitest';
 import { createApp } from '../../api/app';
 import { startLongConnection } from '../../api/feishu/long-connection';
 import { GrantService } from '../../api/grants';
@@ -42,6 +41,16 @@ export interface StackOptions {
   sandbox?: Partial<Omit<SandboxOptions, 'apps'>>;
   app?: Partial<SandboxOptions['apps'][number]>;
   env?: Record<string, string>;
+  /** Where PostgreSQL and Temporal are; inside vitest, what the global set-up provided. */
+  infra?: { databaseUrl: string; temporalAddress: string };
+  /** Worker rate limit for refreshes (per second). */
+  refreshesPerSecond?: number;
+}
+
+async function suiteInfra(): Promise<{ databaseUrl: string; temporalAddress: string }> {
+  // Imported lazily so benchmarks, which pass `infra`, can use this module outside vitest.
+  const { inject } = await import('vitest');
+  return { databaseUrl: inject('databaseUrl'), temporalAddress: inject('temporalAddress') };
 }
 
 export interface Stack {
@@ -78,6 +87,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     });
     runtimeInstalled = true;
   }
+  const infra = options.infra ?? (await suiteInfra());
   const server = http.createServer();
   const port = await listen(server);
   const apiUrl = `http://127.0.0.1:${port}`;
@@ -108,8 +118,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     FEISHU_ENCRYPT_KEY: encryptKey,
     FEISHU_VERIFICATION_TOKEN: verificationToken,
     PUBLIC_BASE_URL: apiUrl,
-    DATABASE_URL: inject('databaseUrl'),
-    TEMPORAL_ADDRESS: inject('temporalAddress'),
+    DATABASE_URL: infra.databaseUrl,
+    TEMPORAL_ADDRESS: infra.temporalAddress,
     TEMPORAL_TASK_QUEUE: `test-${randomBytes(6).toString('hex')}`,
     TOKEN_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
     API_KEYS: `svc:token:${API_KEY},ops:status:${STATUS_KEY}`,
@@ -158,7 +168,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       deps: { db, cipher, feishu, redirectUri: `${apiUrl}/oauth/callback`, logger },
-      refreshesPerSecond: 50,
+      refreshesPerSecond: options.refreshesPerSecond ?? 50,
       workflowBundle: await workflowBundle(),
     });
     running = Promise.all(workers.map((w) => w.run()));

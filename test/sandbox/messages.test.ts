@@ -254,3 +254,37 @@ describe('rate limits', () => {
     }
   });
 });
+
+describe('robustness', () => {
+  it('answers garbage with Feishu errors and keeps serving', async () => {
+    const app = testApp();
+    const sandbox = await start(app);
+    try {
+      const token = `${sandbox.url}/oauth/v3/token`;
+      const badBasic = await postJson(
+        token,
+        { grant_type: 'authorization_code', code: 'x' },
+        { authorization: `Basic ${Buffer.from('%zz:%zz').toString('base64')}` },
+      );
+      expect(badBasic.body).toMatchObject({ code: 20063 });
+      const huge = await fetch(token, { method: 'POST', body: 'x'.repeat(2 * 1024 * 1024) }).catch(
+        () => undefined,
+      );
+      expect(huge === undefined || huge.status === 413).toBe(true);
+      const wrongMethod = await fetch(`${sandbox.url}/open-apis/im/v1/messages`, { method: 'DELETE' });
+      expect(wrongMethod.status).toBe(404);
+      const ws = await fetch(`${sandbox.url}/callback/ws/endpoint`, { method: 'POST', body: '[1,2' });
+      expect(await ws.json()).toMatchObject({ code: 403 });
+      const status = await postJson(`${sandbox.url}/__sandbox/users/status`, {
+        open_id: sandbox.openIdOf(app.appId, 0),
+        status: 'gone',
+      });
+      expect(status.status).toBe(400);
+      const page = await fetch(`${sandbox.url}/oauth/v1/device/verify`);
+      expect(await page.text()).toContain('name="user_code"');
+      expect((await fetch(`${sandbox.url}/healthz`)).status).toBe(200);
+    } finally {
+      await sandbox.close();
+    }
+  });
+});
