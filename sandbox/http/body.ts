@@ -11,7 +11,10 @@ export async function rawBody(ctx: Context): Promise<Buffer> {
   let size = 0;
   for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > LIMIT_BYTES) throw new OpenApiError(413, 413, 'request entity too large');
+    if (size > LIMIT_BYTES) {
+      // The rest of the body stays unread: the connection cannot be reused.
+      throw new OpenApiError(413, 413, 'request entity too large', {}, { connection: 'close' });
+    }
     chunks.push(chunk);
   }
   const body = Buffer.concat(chunks);
