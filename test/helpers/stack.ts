@@ -26,6 +26,22 @@ import { DEFAULT_GRANT_SETTINGS, type GrantSettings } from '../../workflows/type
 export const API_KEY = 'test-token-key-0123456789abcdef';
 export const STATUS_KEY = 'test-status-key-0123456789abcdef';
 
+/** Enough people that each test in a file can use users of its own. */
+const TEST_USERS = [
+  '张三',
+  '李四',
+  '王五',
+  '赵六',
+  '孙七',
+  '周八',
+  '吴九',
+  '郑十',
+  '冯十一',
+  '陈十二',
+  '褚十三',
+  '卫十四',
+].map((name, i) => ({ name, enName: `Test User ${i}` }));
+
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 let runtimeInstalled = false;
 
@@ -98,6 +114,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const verificationToken = mode === 'http' ? 'test-verification-token' : undefined;
 
   const sandbox = await startSandbox({
+    users: TEST_USERS,
     ...options.sandbox,
     apps: [
       {

@@ -1,0 +1,45 @@
+import { authorizeUrlOf, cardOf, cardTitle, eventually, onlyCardFor } from './cards';
+import type { Stack } from './stack';
+
+export interface RequestBody {
+  open_id: string;
+  scopes?: string[];
+  expires_in_seconds?: number;
+}
+
+export async function requestAuthorization(stack: Stack, body: RequestBody, query = '') {
+  const res = await stack.api(`/v1/authorizations${query}`, { method: 'POST', body: JSON.stringify(body) });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> & { status: string } };
+}
+
+/** Requests authorization and returns the card the user got, with its Authorize link. */
+export async function pendingCard(stack: Stack, openId: string, scopes: string[] = []) {
+  await requestAuthorization(stack, { open_id: openId, scopes });
+  const messages = await onlyCardFor(stack.sandbox, openId);
+  const messageId = messages[messages.length - 1]!.messageId;
+  await eventually('the pending card', () =>
+    cardTitle(cardOf(stack.sandbox, messageId)) === '授权请求' ? true : undefined,
+  );
+  return { messageId, authorizeUrl: authorizeUrlOf(cardOf(stack.sandbox, messageId)) };
+}
+
+export async function openRedirect(redirectUrl: string, language = 'en') {
+  const res = await fetch(redirectUrl, { headers: { 'accept-language': language } });
+  const html = await res.text();
+  return { status: res.status, html, outcome: /data-outcome="([a-z_]+)"/.exec(html)?.[1] };
+}
+
+export async function waitForCardTitle(stack: Stack, messageId: string, title: string) {
+  return eventually(`the card to read "${title}"`, () =>
+    cardTitle(cardOf(stack.sandbox, messageId)) === title ? true : undefined,
+  );
+}
+
+/** The full happy path for one user; returns the card's message id. */
+export async function authorize(stack: Stack, openId: string, scopes: string[] = []) {
+  const { messageId, authorizeUrl } = await pendingCard(stack, openId, scopes);
+  const page = await openRedirect(stack.sandbox.approveAuthorization(authorizeUrl, openId));
+  if (page.outcome !== 'authorized') throw new Error(`expected authorized, got ${page.outcome}`);
+  await waitForCardTitle(stack, messageId, '已授权');
+  return messageId;
+}
