@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { grpc, temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import { SEARCH_ATTRIBUTES } from '../../lib/search-attributes';
 import { elapsed, step } from './progress';
 import { waitFor } from './run';
@@ -24,6 +24,9 @@ export interface RunningServer {
   child?: ChildProcess;
   stop(): Promise<void>;
 }
+
+// A CommonJS module whose exports Node's ESM loader cannot name: destructure the default export.
+const { grpc, temporal } = proto;
 
 const INDEXED_VALUE_TYPES = {
   KEYWORD: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
