@@ -70,6 +70,20 @@ function parseApiKeys(raw: string, ctx: z.RefinementCtx): ApiKey[] {
   return keys;
 }
 
+function parseOrigins(raw: string, ctx: z.RefinementCtx): string[] {
+  const origins = raw
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  for (const origin of origins) {
+    if (!URL.canParse(origin) || new URL(origin).origin !== origin) {
+      ctx.addIssue({ code: 'custom', message: `"${origin}" is not an origin like http://host:port` });
+      return z.NEVER;
+    }
+  }
+  return origins;
+}
+
 const optionalString = z
   .string()
   .optional()
@@ -95,10 +109,11 @@ const schema = z.object({
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('feishu-user-auth'),
   TOKEN_ENCRYPTION_KEYS: z.string().transform(parseKeyRing),
-  PAYLOAD_CODEC_KEYS: z
-    .string()
-    .optional()
-    .transform((v, ctx) => (v ? parseKeyRing(v, ctx) : undefined)),
+  // Required: without it every payload, tokens' metadata and user names included, would reach
+  // Temporal in plaintext.
+  PAYLOAD_CODEC_KEYS: z.string().transform(parseKeyRing),
+  // Browser origins of the Temporal Web UI allowed to call the codec server (CORS).
+  CODEC_CORS_ORIGINS: z.string().default('http://localhost:8233').transform(parseOrigins),
   API_KEYS: z.string().default('').transform(parseApiKeys),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

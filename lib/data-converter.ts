@@ -1,0 +1,16 @@
+import { fileURLToPath } from 'node:url';
+import type { DataConverter } from '@temporalio/common';
+import type { KeyRingEntry } from './config';
+import { SodiumPayloadCodec } from './payload-codec';
+
+/** Loaded by path: the workflow bundle must be built with it too (see bundleGrantWorkflows). */
+export const failureConverterPath = fileURLToPath(new URL('./failure-converter.cjs', import.meta.url));
+
+/**
+ * The data converter of everything that talks to Temporal for this service (workers, the API's
+ * client, replay, tests): payloads encrypted with PAYLOAD_CODEC_KEYS, failure messages and stack
+ * traces encoded so they are encrypted too.
+ */
+export function grantDataConverter(payloadCodecKeys: KeyRingEntry[]): DataConverter {
+  return { payloadCodecs: [new SodiumPayloadCodec(payloadCodecKeys)], failureConverterPath };
+}

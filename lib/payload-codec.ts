@@ -1,0 +1,88 @@
+import { METADATA_ENCODING_KEY, ValueError, type Payload, type PayloadCodec } from '@temporalio/common';
+import proto from '@temporalio/proto';
+import sodium from 'libsodium-wrappers';
+import type { KeyRingEntry } from './config';
+import { sodiumReady } from './token-crypto';
+
+export const ENCRYPTED_ENCODING = 'binary/encrypted';
+export const KEY_ID_METADATA = 'encryption-key-id';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Binds a ciphertext to the key id it names, so a swapped id fails to open instead of misleading. */
+function associatedData(keyId: string): Uint8Array {
+  return encoder.encode(`feishu-user-auth/payload/v1:${keyId}`);
+}
+
+export function isEncrypted(payload: Payload): boolean {
+  const encoding = payload.metadata?.[METADATA_ENCODING_KEY];
+  return !!encoding && decoder.decode(encoding) === ENCRYPTED_ENCODING;
+}
+
+/**
+ * Encrypts every payload the service hands to Temporal: the whole payload (metadata included) is
+ * serialized and sealed with XChaCha20-Poly1305 under the ring's first key; the key id travels in
+ * the outer metadata so any key of the ring decrypts, and keys rotate online. Payloads that are not
+ * encrypted (written before the codec, or decoded fixtures) pass through decode unchanged.
+ */
+export class SodiumPayloadCodec implements PayloadCodec {
+  private readonly byId: Map<string, Uint8Array>;
+
+  constructor(private readonly ring: KeyRingEntry[]) {
+    if (ring.length === 0) throw new Error('the payload codec key ring is empty');
+    this.byId = new Map(ring.map((k) => [k.id, k.key]));
+  }
+
+  async encode(payloads: Payload[]): Promise<Payload[]> {
+    await sodiumReady();
+    const { id, key } = this.ring[0]!;
+    return payloads.map((payload) => {
+      const nonce = sodium.randombytes_buf(sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+      const sealed = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
+        proto.temporal.api.common.v1.Payload.encode(payload).finish(),
+        associatedData(id),
+        null,
+        nonce,
+        key,
+      );
+      const data = new Uint8Array(nonce.length + sealed.length);
+      data.set(nonce);
+      data.set(sealed, nonce.length);
+      return {
+        metadata: {
+          [METADATA_ENCODING_KEY]: encoder.encode(ENCRYPTED_ENCODING),
+          [KEY_ID_METADATA]: encoder.encode(id),
+        },
+        data,
+      };
+    });
+  }
+
+  async decode(payloads: Payload[]): Promise<Payload[]> {
+    await sodiumReady();
+    return payloads.map((payload) => (isEncrypted(payload) ? this.open(payload) : payload));
+  }
+
+  private open(payload: Payload): Payload {
+    const keyIdBytes = payload.metadata?.[KEY_ID_METADATA];
+    if (!keyIdBytes || !payload.data) throw new ValueError('an encrypted payload lacks its key id or data');
+    const keyId = decoder.decode(keyIdBytes);
+    const key = this.byId.get(keyId);
+    if (!key) throw new ValueError(`payload key "${keyId}" is not in PAYLOAD_CODEC_KEYS`);
+    const nonceBytes = sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+    let plaintext: Uint8Array;
+    try {
+      plaintext = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+        null,
+        payload.data.subarray(nonceBytes),
+        associatedData(keyId),
+        payload.data.subarray(0, nonceBytes),
+        key,
+      );
+    } catch {
+      throw new ValueError(`an encrypted payload does not open with key "${keyId}"`);
+    }
+    return proto.temporal.api.common.v1.Payload.decode(plaintext);
+  }
+}
