@@ -1,6 +1,7 @@
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { migrate } from '../db/migrate';
 import { loadConfig } from '../lib/config';
+import { grantDataConverter } from '../lib/data-converter';
 import { assertDatabaseReachable } from '../lib/db';
 import { createServiceDeps } from '../lib/feishu-deps';
 import { createLogger } from '../lib/logger';
@@ -35,6 +36,7 @@ runMain('worker', async () => {
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     deps,
+    dataConverter: grantDataConverter(config.PAYLOAD_CODEC_KEYS),
     refreshesPerSecond: config.REFRESH_RATE_PER_SECOND,
   });
   const metrics = await serveMetrics(config.WORKER_METRICS_PORT);

@@ -1,7 +1,14 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { DataConverter } from '@temporalio/common';
+import {
+  NativeConnection,
+  Worker,
+  bundleWorkflowCode,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
+import { failureConverterPath } from '../lib/data-converter';
 import { refreshTaskQueue } from '../workflows/task-queues';
 
 export const workflowsPath = path.join(
@@ -11,14 +18,21 @@ export const workflowsPath = path.join(
   'index.ts',
 );
 
+/** A prebuilt bundle must carry the failure converter itself: the worker cannot add it later. */
+export function bundleGrantWorkflows(): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({ workflowsPath, failureConverterPath, logger: undefined });
+}
+
 export interface GrantWorkerOptions {
   connection: NativeConnection;
   namespace: string;
   taskQueue: string;
   deps: ActivityDeps;
+  /** grantDataConverter(PAYLOAD_CODEC_KEYS): payloads and failures are encrypted before they reach Temporal. */
+  dataConverter: DataConverter;
   /** Token-endpoint budget for refreshes (Feishu: 50/s and 1000/min per app, shared with code exchanges). */
   refreshesPerSecond: number;
-  /** A prebuilt bundle (tests, production images); bundled from source when omitted. */
+  /** A prebuilt bundle from bundleGrantWorkflows (tests, production images); bundled from source when omitted. */
   workflowBundle?: WorkflowBundleWithSourceMap;
 }
 
@@ -36,12 +50,14 @@ export async function createGrantWorkers(options: GrantWorkerOptions): Promise<W
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     ...workflowSource,
+    dataConverter: options.dataConverter,
     activities,
   });
   const refresh = await Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: refreshTaskQueue(options.taskQueue),
+    dataConverter: options.dataConverter,
     activities: {
       refreshGrant: (input: Parameters<typeof activities.refreshGrant>[0]) => activities.refreshGrant(input),
     },

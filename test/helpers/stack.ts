@@ -6,7 +6,6 @@ import {
   DefaultLogger,
   NativeConnection,
   Runtime,
-  bundleWorkflowCode,
   type Worker,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
@@ -15,12 +14,13 @@ import { createApp } from '../../api/app';
 import { startLongConnection } from '../../api/feishu/long-connection';
 import { GrantService } from '../../api/grants';
 import { loadConfig, type Config } from '../../lib/config';
+import { grantDataConverter } from '../../lib/data-converter';
 import { createDb, type Db } from '../../lib/db';
 import { FeishuGateway } from '../../lib/feishu/gateway';
 import { createLogger } from '../../lib/logger';
 import { TokenCipher, sodiumReady } from '../../lib/token-crypto';
 import { startSandbox, type Sandbox, type SandboxOptions } from '../../sandbox';
-import { createGrantWorkers, workflowsPath } from '../../workers/worker';
+import { bundleGrantWorkflows, createGrantWorkers } from '../../workers/worker';
 import { DEFAULT_GRANT_SETTINGS, type GrantSettings } from '../../workflows/types';
 
 export const API_KEY = 'test-token-key-0123456789abcdef';
@@ -47,7 +47,7 @@ let runtimeInstalled = false;
 
 /** Bundled once per test file: webpack takes seconds, every stack in the file reuses it. */
 function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath, logger: undefined });
+  bundle ??= bundleGrantWorkflows();
   return bundle;
 }
 
@@ -139,6 +139,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     TEMPORAL_ADDRESS: infra.temporalAddress,
     TEMPORAL_TASK_QUEUE: `test-${randomBytes(6).toString('hex')}`,
     TOKEN_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+    PAYLOAD_CODEC_KEYS: `c1:${randomBytes(32).toString('base64')}`,
     API_KEYS: `svc:token:${API_KEY},ops:status:${STATUS_KEY}`,
     LOG_LEVEL: 'silent',
     ...options.env,
@@ -158,7 +159,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   );
   const settings = { ...options.settings };
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const dataConverter = grantDataConverter(config.PAYLOAD_CODEC_KEYS);
+  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter });
   const grants = new GrantService(temporal, appId, config.TEMPORAL_TASK_QUEUE, settings);
   const { app, handlers } = createApp({
     config,
@@ -185,6 +187,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       deps: { db, cipher, feishu, redirectUri: `${apiUrl}/oauth/callback`, logger },
+      dataConverter,
       refreshesPerSecond: options.refreshesPerSecond ?? 50,
       workflowBundle: await workflowBundle(),
     });
