@@ -1,0 +1,25 @@
+import { loadConfig } from '../lib/config';
+import { createDb } from '../lib/db';
+import { runMain } from '../lib/main-guard';
+import { reencryptGrants } from '../lib/store/key-rotation';
+import { TokenCipher, sodiumReady } from '../lib/token-crypto';
+
+/**
+ * `npm run keys:rotate`: re-seals every stored token under the first key of
+ * TOKEN_ENCRYPTION_KEYS while the service keeps running. Put the new key first in the ring
+ * everywhere (keeping the old one after it), restart, run this, then drop the old key.
+ */
+runMain('keys:rotate', async () => {
+  const config = loadConfig();
+  await sodiumReady();
+  const db = createDb(config.DATABASE_URL, 2);
+  try {
+    const result = await reencryptGrants(db, new TokenCipher(config.TOKEN_ENCRYPTION_KEYS));
+    process.stdout.write(
+      `re-encrypted ${result.rotated} grant(s) under key "${result.activeKeyId}"; ` +
+        `${result.skipped} changed meanwhile and were already sealed with the active key\n`,
+    );
+  } finally {
+    await db.end();
+  }
+});
