@@ -1,0 +1,287 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { migrate } from '../db/migrate';
+import { startSandbox, type Lifetimes, type Sandbox } from '../sandbox';
+import { ensureLocalPostgres } from '../scripts/stack/postgres';
+import { waitFor } from '../scripts/stack/run';
+import { findOrBuildTemporalCli } from '../scripts/stack/temporal-cli';
+import { ensureDevServer } from '../scripts/stack/temporal-server';
+import { log, sleep } from './stats';
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const logDir = path.join(root, '.data', 'bench');
+
+/** Bench-only names, so benchmarks run beside `npm start` (7233) and `npm test` (17233). */
+export const BENCH_DATABASE = 'feishu_user_auth_bench';
+export const BENCH_TEMPORAL_PORT = 27233;
+export const BENCH_API_KEY = 'bench-token-key-0123456789abcdef';
+
+export interface Infra {
+  databaseUrl: string;
+  temporalAddress: string;
+  /** The Temporal dev server's pid, for its RSS (undefined if it cannot be found). */
+  temporalPid: number | undefined;
+  stop(): Promise<void>;
+}
+
+/** A fresh bench database with migrations, and an in-memory Temporal dev server on the bench port. */
+export async function provisionInfra(): Promise<Infra> {
+  const pg = await ensureLocalPostgres(BENCH_DATABASE, { fresh: true });
+  await migrate(pg.databaseUrl);
+  const server = await ensureDevServer({
+    cli: await findOrBuildTemporalCli(),
+    port: BENCH_TEMPORAL_PORT,
+    logFile: path.join(logDir, 'temporal.log'),
+    namespace: 'default',
+  });
+  return {
+    databaseUrl: pg.databaseUrl,
+    temporalAddress: server.address,
+    temporalPid: server.child?.pid ?? findPidByArg(`${BENCH_TEMPORAL_PORT}`, 'temporal'),
+    // PostgreSQL stays up even when this process started it: `npm test` or `npm start` may be using it now.
+    stop: () => server.stop(),
+  };
+}
+
+/** A process whose command line mentions `needle` and whose executable name contains `exe`. */
+function findPidByArg(needle: string, exe: string): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (args[0]?.includes(exe) && args.includes(needle)) return Number(entry);
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return undefined;
+}
+
+export interface Memory {
+  /** Current resident set (KiB). */
+  rssKb: number;
+  /** Peak resident set since the process started (KiB). */
+  hwmKb: number;
+}
+
+export function memoryOf(pid: number | undefined): Memory | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const field = (name: string) =>
+      Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    return { rssKb: field('VmRSS'), hwmKb: field('VmHWM') };
+  } catch {
+    return undefined;
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface BenchApp {
+  appId: string;
+  appSecret: string;
+  apiPort: number;
+  apiUrl: string;
+  taskQueue: string;
+  encryptionKeys: string;
+  codecKeys: string;
+}
+
+export async function newBenchApp(): Promise<BenchApp> {
+  const apiPort = await freePort();
+  return {
+    appId: `cli_${randomBytes(8).toString('hex')}`,
+    appSecret: randomBytes(16).toString('hex'),
+    apiPort,
+    apiUrl: `http://127.0.0.1:${apiPort}`,
+    taskQueue: `bench-${randomBytes(4).toString('hex')}`,
+    encryptionKeys: `k1:${randomBytes(32).toString('base64')}`,
+    codecKeys: `c1:${randomBytes(32).toString('base64')}`,
+  };
+}
+
+/** open_ids of the simulated users: fixed, so the sandbox's per-user lookups stay cheap at 10,000 users. */
+export const benchOpenId = (i: number): string => `ou_bench${String(i).padStart(6, '0')}`;
+
+/** The Feishu sandbox in this process, with `users` simulated users and the rate limits off by default. */
+export function startBenchSandbox(
+  app: BenchApp,
+  users: number,
+  options: { lifetimes?: Partial<Lifetimes>; rateLimits?: boolean } = {},
+): Promise<Sandbox> {
+  return startSandbox({
+    apps: [
+      {
+        appId: app.appId,
+        appSecret: app.appSecret,
+        redirectUris: [`${app.apiUrl}/oauth/callback`],
+        callback: { mode: 'ws' },
+      },
+    ],
+    users: Array.from({ length: users }, (_, i) => ({
+      openId: benchOpenId(i),
+      name: `用户${i}`,
+      enName: `User ${i}`,
+    })),
+    lifetimes: options.lifetimes,
+    rateLimits: options.rateLimits ?? false,
+  });
+}
+
+/** The environment `npm run api` / `npm run worker` read (lib/config.ts). */
+export function serviceEnv(
+  app: BenchApp,
+  infra: Pick<Infra, 'databaseUrl' | 'temporalAddress'>,
+  sandboxUrl: string,
+  extra: Record<string, string> = {},
+): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_ENV: 'production',
+    FEISHU_APP_ID: app.appId,
+    FEISHU_APP_SECRET: app.appSecret,
+    FEISHU_DOMAIN: sandboxUrl,
+    FEISHU_OAUTH_DOMAIN: sandboxUrl,
+    FEISHU_CALLBACK_MODE: 'ws',
+    PUBLIC_BASE_URL: app.apiUrl,
+    PORT: String(app.apiPort),
+    DATABASE_URL: infra.databaseUrl,
+    TEMPORAL_ADDRESS: infra.temporalAddress,
+    TEMPORAL_TASK_QUEUE: app.taskQueue,
+    TOKEN_ENCRYPTION_KEYS: app.encryptionKeys,
+    PAYLOAD_CODEC_KEYS: app.codecKeys,
+    API_KEYS: `bench:token:${BENCH_API_KEY}`,
+    LOG_LEVEL: 'warn',
+    ...extra,
+  };
+}
+
+export interface ServiceProcess {
+  name: string;
+  pid: number;
+  child: ChildProcess;
+  logFile: string;
+  stop(): Promise<void>;
+}
+
+/** Runs api/main.ts or workers/main.ts as its own Node process (as `npm run api|worker` would). */
+export function spawnService(name: 'api' | 'worker', env: NodeJS.ProcessEnv): ServiceProcess {
+  mkdirSync(logDir, { recursive: true });
+  const logFile = path.join(logDir, `${name}.log`);
+  const out = createWriteStream(logFile, { flags: 'w' });
+  const script = name === 'api' ? 'api/main.ts' : 'workers/main.ts';
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.pipe(out);
+  child.stderr.pipe(out);
+  if (child.pid === undefined) throw new Error(`could not start the ${name}`);
+  const pid = child.pid;
+  let exited = false;
+  child.once('exit', (code, signal) => {
+    exited = true;
+    if (!stopping) log(`${name} exited unexpectedly (${signal ?? `code ${code}`}); see ${logFile}`);
+  });
+  let stopping = false;
+  return {
+    name,
+    pid,
+    child,
+    logFile,
+    stop: async () => {
+      stopping = true;
+      if (exited) return;
+      const done = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await done;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Fails as soon as the process exits, instead of waiting out the deadline. */
+function orExit<T>(service: ServiceProcess, promise: Promise<T>): Promise<T> {
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      const fail = () => reject(new Error(`the ${service.name} exited; see ${service.logFile}`));
+      if (service.child.exitCode !== null) fail();
+      else service.child.once('exit', fail);
+    }),
+  ]);
+}
+
+export async function waitForApi(apiUrl: string, service: ServiceProcess): Promise<void> {
+  await orExit(
+    service,
+    waitFor(`the API (log: ${service.logFile})`, async () => (await fetch(`${apiUrl}/readyz`)).ok, 90_000),
+  );
+}
+
+/** The worker is ready once its metrics server listens (it starts after the workers are created). */
+export async function waitForWorker(metricsPort: number, service: ServiceProcess): Promise<void> {
+  await orExit(
+    service,
+    waitFor(
+      `the worker (log: ${service.logFile})`,
+      async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).ok,
+      120_000,
+    ),
+  );
+  // Pollers start right after the metrics server; give them a moment.
+  await sleep(500);
+}
+
+/** Samples the resident set of some processes every `everyMs`, keeping each one's peak. */
+export class RssSampler {
+  private readonly peaks = new Map<string, number>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly pids: Record<string, number | undefined>,
+    everyMs = 250,
+  ) {
+    this.timer = setInterval(() => this.sample(), everyMs);
+    this.timer.unref();
+    this.sample();
+  }
+
+  sample(): void {
+    for (const [name, pid] of Object.entries(this.pids)) {
+      const mem = memoryOf(pid);
+      if (mem) this.peaks.set(name, Math.max(this.peaks.get(name) ?? 0, mem.rssKb, mem.hwmKb));
+    }
+  }
+
+  /** Peak RSS in KiB (VmHWM and sampled VmRSS, whichever is higher). */
+  peakKb(name: string): number {
+    this.sample();
+    return this.peaks.get(name) ?? NaN;
+  }
+
+  currentKb(name: string): number {
+    return memoryOf(this.pids[name])?.rssKb ?? NaN;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}

@@ -1,0 +1,79 @@
+import type { Lifetimes, Sandbox } from '../sandbox';
+import {
+  freePort,
+  newBenchApp,
+  provisionInfra,
+  serviceEnv,
+  spawnService,
+  startBenchSandbox,
+  waitForApi,
+  waitForWorker,
+  type BenchApp,
+  type Infra,
+  type ServiceProcess,
+} from './provision';
+import { log } from './stats';
+
+export interface BenchStackOptions {
+  users: number;
+  api: boolean;
+  lifetimes?: Partial<Lifetimes>;
+  rateLimits?: boolean;
+  workerEnv?: Record<string, string>;
+}
+
+export interface BenchStack {
+  infra: Infra;
+  app: BenchApp;
+  sandbox: Sandbox;
+  api: ServiceProcess | undefined;
+  worker: ServiceProcess;
+  close(): Promise<void>;
+}
+
+/**
+ * PostgreSQL and the Temporal dev server (bench-only database and port), the Feishu sandbox in
+ * this process, and the worker (and API) as child processes configured by environment, like
+ * `npm start` runs them.
+ */
+export async function startBenchStack(options: BenchStackOptions): Promise<BenchStack> {
+  const infra = await provisionInfra();
+  const app = await newBenchApp();
+  const sandbox = await startBenchSandbox(app, options.users, {
+    lifetimes: options.lifetimes,
+    rateLimits: options.rateLimits,
+  });
+  const metricsPort = await freePort();
+  const sdkMetricsPort = await freePort();
+  const env = serviceEnv(app, infra, sandbox.url, {
+    WORKER_METRICS_PORT: String(metricsPort),
+    WORKER_SDK_METRICS_PORT: String(sdkMetricsPort),
+    ...options.workerEnv,
+  });
+  log(`starting the worker (task queue ${app.taskQueue})${options.api ? ' and the API' : ''}`);
+  const worker = spawnService('worker', env);
+  const api = options.api ? spawnService('api', env) : undefined;
+  try {
+    await waitForWorker(metricsPort, worker);
+    if (api) await waitForApi(app.apiUrl, api);
+  } catch (err) {
+    await api?.stop();
+    await worker.stop();
+    await sandbox.close();
+    await infra.stop();
+    throw err;
+  }
+  return {
+    infra,
+    app,
+    sandbox,
+    api,
+    worker,
+    close: async () => {
+      await api?.stop();
+      await worker.stop();
+      await sandbox.close();
+      await infra.stop();
+    },
+  };
+}

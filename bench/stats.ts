@@ -1,0 +1,125 @@
+/** Small helpers every benchmark shares: CLI flags, percentiles, rates and output. */
+
+export type Flags = Record<string, string | boolean>;
+
+/** `--users 500 --concurrency=50 --json` → { users: '500', concurrency: '50', json: true }. */
+export function parseFlags(argv: string[] = process.argv.slice(2)): Flags {
+  const flags: Flags = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) continue;
+    const eq = arg.indexOf('=');
+    if (eq > 0) {
+      flags[arg.slice(2, eq)] = arg.slice(eq + 1);
+      continue;
+    }
+    const next = argv[i + 1];
+    if (next !== undefined && !next.startsWith('--')) {
+      flags[arg.slice(2)] = next;
+      i++;
+    } else {
+      flags[arg.slice(2)] = true;
+    }
+  }
+  return flags;
+}
+
+export function numberFlag(flags: Flags, name: string, fallback: number): number {
+  const raw = flags[name];
+  if (raw === undefined || raw === true) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`--${name} must be a non-negative number`);
+  return value;
+}
+
+/** Nearest-rank percentile of unsorted samples (ms); NaN when there are none. */
+export function percentile(samples: readonly number[], p: number): number {
+  if (samples.length === 0) return NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank]!;
+}
+
+export interface Summary {
+  count: number;
+  p50: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+export function summarize(samples: readonly number[]): Summary {
+  const sum = samples.reduce((a, b) => a + b, 0);
+  return {
+    count: samples.length,
+    p50: round(percentile(samples, 50)),
+    p99: round(percentile(samples, 99)),
+    max: round(samples.length ? Math.max(...samples) : NaN),
+    mean: round(samples.length ? sum / samples.length : NaN),
+  };
+}
+
+/** The most events inside any window of `windowMs` (a sliding window over sorted timestamps). */
+export function peakInWindow(timestamps: readonly number[], windowMs: number): number {
+  const sorted = [...timestamps].sort((a, b) => a - b);
+  let peak = 0;
+  let start = 0;
+  for (let end = 0; end < sorted.length; end++) {
+    while (sorted[end]! - sorted[start]! >= windowMs) start++;
+    peak = Math.max(peak, end - start + 1);
+  }
+  return peak;
+}
+
+export function round(value: number, digits = 1): number {
+  if (!Number.isFinite(value)) return value;
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+export const mb = (kb: number): number => round(kb / 1024, 0);
+
+/** Prints `rows` as an aligned two-column table under a title. */
+export function printTable(title: string, rows: [string, string | number][]): void {
+  const width = Math.max(...rows.map(([k]) => k.length));
+  const lines = [`\n${title}`, '-'.repeat(title.length)];
+  for (const [key, value] of rows) lines.push(`${key.padEnd(width)}  ${value}`);
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** The machine-readable line the notes quote: one JSON object, prefixed so it is easy to grep. */
+export function printJson(name: string, result: object): void {
+  process.stdout.write(
+    `BENCH_RESULT ${JSON.stringify({ bench: name, at: new Date().toISOString(), ...result })}\n`,
+  );
+}
+
+export function log(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Runs `task(i)` for i in [0, total) with at most `concurrency` in flight; optional arrival rate (per second). */
+export async function runPool(
+  total: number,
+  concurrency: number,
+  task: (i: number) => Promise<void>,
+  ratePerSecond = 0,
+): Promise<void> {
+  let next = 0;
+  const started = Date.now();
+  const workers = Array.from({ length: Math.min(concurrency, total) }, async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= total) return;
+      if (ratePerSecond > 0) {
+        const due = started + (i * 1000) / ratePerSecond;
+        const wait = due - Date.now();
+        if (wait > 0) await sleep(wait);
+      }
+      await task(i);
+    }
+  });
+  await Promise.all(workers);
+}
