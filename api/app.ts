@@ -4,6 +4,7 @@ import Koa from 'koa';
 import type { Config } from '../lib/config';
 import type { Db } from '../lib/db';
 import type { Logger } from '../lib/logger';
+import { SodiumPayloadCodec } from '../lib/payload-codec';
 import { httpRequestDuration } from '../lib/metrics';
 import type { TokenCipher } from '../lib/token-crypto';
 import { requireApiKey } from './api-keys';
@@ -12,6 +13,7 @@ import { createCallbackHandlers, type CallbackHandlers } from './feishu/handlers
 import { httpEventRoutes } from './feishu/http-events';
 import type { GrantService } from './grants';
 import { authorizationRoutes } from './routes/authorizations';
+import { codecRoutes } from './routes/codec';
 import { healthRoutes } from './routes/health';
 import { oauthCallbackRoutes } from './routes/oauth-callback';
 import { userRoutes } from './routes/users';
@@ -19,7 +21,13 @@ import { userRoutes } from './routes/users';
 export interface AppOptions {
   config: Pick<
     Config,
-    'API_KEYS' | 'FEISHU_CALLBACK_MODE' | 'FEISHU_ENCRYPT_KEY' | 'FEISHU_VERIFICATION_TOKEN'
+    | 'API_KEYS'
+    | 'FEISHU_CALLBACK_MODE'
+    | 'FEISHU_ENCRYPT_KEY'
+    | 'FEISHU_VERIFICATION_TOKEN'
+    | 'PAYLOAD_CODEC_KEYS'
+    | 'CODEC_CORS_ORIGINS'
+    | 'TEMPORAL_NAMESPACE'
   >;
   db: Db;
   cipher: TokenCipher;
@@ -63,9 +71,17 @@ export function createApp(options: AppOptions): { app: Koa; handlers: CallbackHa
     });
     app.use(events.routes());
   }
+  const statusRole = requireApiKey(config.API_KEYS, 'status');
+  // Before the body parser: the codec parses its own, larger bodies, and only after the key check.
+  const codec = codecRoutes({
+    codec: new SodiumPayloadCodec(config.PAYLOAD_CODEC_KEYS),
+    allowedOrigins: config.CODEC_CORS_ORIGINS,
+    namespace: config.TEMPORAL_NAMESPACE,
+    requireKey: statusRole,
+  });
+  app.use(codec.routes());
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '64kb' }));
 
-  const statusRole = requireApiKey(config.API_KEYS, 'status');
   const tokenRole = requireApiKey(config.API_KEYS, 'token');
   for (const router of [healthRoutes(db, temporal), oauthCallbackRoutes(db, cipher, grants)]) {
     app.use(router.routes()).use(router.allowedMethods());

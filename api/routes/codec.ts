@@ -1,0 +1,117 @@
+import { bodyParser } from '@koa/bodyparser';
+import Router from '@koa/router';
+import type { PayloadCodec } from '@temporalio/common';
+import { JSONToPayload, payloadToJSON } from '@temporalio/common/lib/proto-utils.js';
+import type { Middleware } from 'koa';
+import { z } from 'zod';
+import { HttpError, parseInput } from '../errors';
+
+export interface CodecRouteOptions {
+  codec: PayloadCodec;
+  /** Origins of the Temporal Web UI (CODEC_CORS_ORIGINS). */
+  allowedOrigins: string[];
+  /** The only namespace whose payloads this codec serves. */
+  namespace: string;
+  /** Bearer API key check (any role: decoding shows state, never tokens). */
+  requireKey: Middleware;
+}
+
+const body = z.object({
+  payloads: z
+    .array(
+      z.object({
+        metadata: z.record(z.string(), z.string()).nullish(),
+        data: z.string().nullish(),
+      }),
+    )
+    .max(10_000),
+});
+
+const ALLOWED_HEADERS = 'authorization, content-type, x-namespace';
+
+/**
+ * Answers browsers from the UI's origin only. A request without an Origin header (the CLI's
+ * --codec-endpoint, scripts) is not a browser's and is left to the API key check.
+ */
+function corsForUi(allowedOrigins: string[]): Middleware {
+  const allowed = new Set(allowedOrigins);
+  return async (ctx, next) => {
+    const origin = ctx.get('origin');
+    if (origin) {
+      if (!allowed.has(origin)) {
+        throw new HttpError(403, 'forbidden_origin', 'this origin may not call the codec server');
+      }
+      ctx.set('Access-Control-Allow-Origin', origin);
+      ctx.set('Access-Control-Allow-Credentials', 'true');
+    }
+    ctx.vary('Origin');
+    if (ctx.method === 'OPTIONS') {
+      ctx.set('Access-Control-Allow-Methods', 'POST, OPTIONS');
+      ctx.set('Access-Control-Allow-Headers', ALLOWED_HEADERS);
+      ctx.set('Access-Control-Max-Age', '600');
+      ctx.status = 204;
+      return;
+    }
+    await next();
+  };
+}
+
+/**
+ * The Temporal Web UI of the dev server has no sign-in and so cannot send an Authorization header;
+ * it can only be given an endpoint URL. The key may therefore also be the path segment before
+ * /encode or /decode (`PUBLIC_BASE_URL/codec/<key>`), and is checked exactly like a bearer key.
+ */
+const keyFromPath: Middleware = async (ctx, next) => {
+  const key = (ctx.params as { key?: string }).key;
+  if (key && !ctx.get('authorization')) ctx.request.headers.authorization = `Bearer ${key}`;
+  await next();
+};
+
+function sameNamespace(namespace: string): Middleware {
+  return async (ctx, next) => {
+    const requested = ctx.get('x-namespace');
+    if (requested && requested !== namespace) {
+      throw new HttpError(400, 'wrong_namespace', `this codec serves the namespace "${namespace}" only`);
+    }
+    await next();
+  };
+}
+
+/**
+ * The codec server of the Temporal Web UI and CLI (Temporal's remote codec protocol): Payloads
+ * as proto JSON in, the same shape out. Registered before the API's body parser: payloads may be
+ * larger than management API bodies.
+ */
+export function codecRoutes(options: CodecRouteOptions): Router {
+  const router = new Router({ prefix: '/codec' });
+  const cors = corsForUi(options.allowedOrigins);
+  const guards = [
+    cors,
+    keyFromPath,
+    options.requireKey,
+    sameNamespace(options.namespace),
+    bodyParser({ enableTypes: ['json'], jsonLimit: '8mb' }),
+  ];
+  for (const action of ['encode', 'decode'] as const) {
+    const paths = [`/${action}`, `/:key/${action}`];
+    router.options(paths, cors);
+    router.post(paths, ...guards, async (ctx) => {
+      const { payloads } = parseInput(body, ctx.request.body);
+      let parsed;
+      try {
+        parsed = payloads.map((p) => JSONToPayload(p));
+      } catch {
+        throw new HttpError(400, 'invalid_request', 'payloads must be proto JSON with base64 fields');
+      }
+      let converted;
+      try {
+        converted = await options.codec[action](parsed);
+      } catch (err) {
+        // The codec's messages name a key id at most, never key material or payload content.
+        throw new HttpError(422, 'undecodable', (err as Error).message);
+      }
+      ctx.body = { payloads: converted.map((p) => payloadToJSON(p)) };
+    });
+  }
+  return router;
+}
