@@ -1,0 +1,56 @@
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type Stack } from '../helpers/stack';
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  '--disable-sync',
+];
+
+describe('a person authorizes in the browser', () => {
+  let stack: Stack;
+  let browser: Browser;
+  beforeAll(async () => {
+    stack = await startStack();
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await stack?.close();
+  });
+
+  it('DMs the bot, clicks Authorize on the card, approves, and sees the same card turn authorized', async () => {
+    const openId = stack.sandbox.openIdOf(stack.appId, 1);
+    const context = await browser.newContext({ locale: 'en-US' });
+    const chat = await context.newPage();
+    await chat.goto(`${stack.sandbox.url}/chat/${openId}`);
+    await chat.locator('#composer-input').fill('授权');
+    await chat.locator('#composer-input').press('Enter');
+    await chat.locator('.card-header', { hasText: '授权请求' }).waitFor();
+
+    const [consent] = await Promise.all([
+      context.waitForEvent('page'),
+      chat.getByRole('link', { name: '授权', exact: true }).click(),
+    ]);
+    await consent.waitForLoadState();
+    await consent.locator(`input[name="user"][value="user-2"]`).check();
+    await Promise.all([
+      consent.waitForURL((url) => url.pathname === '/oauth/callback'),
+      consent.locator('#approve').click(),
+    ]);
+    await consent.locator('main[data-outcome="authorized"]').waitFor();
+    expect(await consent.locator('h1').textContent()).toBe('Authorized');
+
+    await chat.locator('.card-header', { hasText: '已授权' }).waitFor();
+    expect(await chat.locator('.card-header', { hasText: '授权请求' }).count()).toBe(0);
+    expect(stack.sandbox.state.messages({ openId }).filter((m) => m.msgType === 'interactive')).toHaveLength(
+      1,
+    );
+    await context.close();
+  });
+});
