@@ -47,6 +47,8 @@ export class GrantService {
       workflowId: this.workflowId(openId),
       taskQueue: this.taskQueue,
       workflowIdConflictPolicy: 'USE_EXISTING',
+      // The Web UI's one-line title of the run; its live state is the workflow's current details.
+      staticSummary: `Feishu grant of ${openId} (app ${this.appId})`,
       args: [{ appId: this.appId, openId, settings: this.settings }],
       typedSearchAttributes: [
         { key: FeishuOpenId, value: openId },

@@ -5,6 +5,7 @@ import {
   continueAsNew,
   log,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   uuid4,
@@ -14,6 +15,7 @@ import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { CardView } from '../lib/cards/build';
 import { FeishuAuthStatus, FeishuTokenExpiresAt } from '../lib/search-attributes';
+import { describeGrant } from './details';
 import { Lock } from './lock';
 import { refreshTaskQueue } from './task-queues';
 import {
@@ -86,6 +88,7 @@ export async function grantWorkflow(input: GrantWorkflowInput): Promise<GrantSta
     if (state.token)
       updates.push({ key: FeishuTokenExpiresAt, value: new Date(state.token.accessExpiresAt) });
     upsertSearchAttributes(updates);
+    setCurrentDetails(describeGrant(state));
   }
 
   function covers(scopes: string[]): boolean {
