@@ -1,0 +1,85 @@
+import { Client, Connection } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../helpers/cards';
+import { openRedirect, pendingCard, waitForCardTitle } from '../helpers/flows';
+import { startStack, type Stack } from '../helpers/stack';
+import { getToken } from '../helpers/tokens';
+
+/** Every secret the flow handled must be absent in every form we could have written it. */
+function forms(secret: string): string[] {
+  return [secret, Buffer.from(secret).toString('base64'), Buffer.from(secret).toString('hex')];
+}
+
+describe('no plaintext secret anywhere', () => {
+  let stack: Stack;
+  const logLines: string[] = [];
+  beforeAll(async () => {
+    stack = await startStack({
+      env: { LOG_LEVEL: 'trace' },
+      logSink: { write: (line: string) => void logLines.push(line) },
+      // Short access tokens, so a refresh (and a second token pair) happens inside the test.
+      sandbox: { lifetimes: { accessTokenSeconds: 2, refreshTokenSeconds: 600 } },
+      settings: { accessTokenMarginSeconds: 1.5 },
+    });
+  });
+  afterAll(() => stack?.close());
+
+  it('tokens, codes, state and the app secret stay out of logs, the database and workflow history', async () => {
+    const openId = stack.sandbox.openIdOf(stack.appId, 0);
+    const { messageId, authorizeUrl } = await pendingCard(stack, openId);
+    const redirect = new URL(stack.sandbox.approveAuthorization(authorizeUrl, openId));
+    expect((await openRedirect(redirect.toString())).outcome).toBe('authorized');
+    await waitForCardTitle(stack, messageId, '已授权');
+    // Serve a token, wait out the margin, serve the refreshed one: both pairs were handled.
+    expect((await getToken(stack, openId)).status).toBe(200);
+    await eventually('the access token to be inside its margin', async () => {
+      const { rows } = await stack.db.query<{ access_expires_at: Date }>(
+        'SELECT access_expires_at FROM grants WHERE app_id = $1 AND open_id = $2',
+        [stack.appId, openId],
+      );
+      return rows[0]!.access_expires_at.getTime() - Date.now() < 1500 ? true : undefined;
+    });
+    expect((await getToken(stack, openId)).status).toBe(200);
+
+    const grant = stack.sandbox.state.grants().find((g) => g.openId === openId)!;
+    const secrets = [
+      ...grant.accessTokens.map((t) => t.token),
+      ...grant.refreshTokens.map((t) => t.token),
+      redirect.searchParams.get('code')!,
+      redirect.searchParams.get('state')!,
+      stack.config.FEISHU_APP_SECRET!,
+    ];
+    expect(grant.accessTokens.length).toBeGreaterThanOrEqual(2);
+
+    const logs = logLines.join('');
+    expect(logs.length).toBeGreaterThan(0);
+
+    const tables = await stack.db.query<{ table_name: string }>(
+      `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`,
+    );
+    const dump: string[] = [];
+    for (const { table_name } of tables.rows) {
+      const { rows } = await stack.db.query<{ row: string }>(
+        `SELECT row_to_json(t)::text AS row FROM "${table_name}" t`,
+      );
+      dump.push(...rows.map((r) => r.row));
+    }
+    const database = dump.join('\n');
+    expect(database).toContain(openId);
+
+    const connection = await Connection.connect({ address: stack.config.TEMPORAL_ADDRESS });
+    const raw = new Client({ connection, namespace: stack.config.TEMPORAL_NAMESPACE });
+    const history = await raw.workflow.getHandle(stack.grants.workflowId(openId)).fetchHistory();
+    await connection.close();
+    const historyText = JSON.stringify(history, (_key, value: unknown) =>
+      value instanceof Uint8Array ? Buffer.from(value).toString('latin1') : value,
+    );
+    expect(history.events?.length).toBeGreaterThan(5);
+
+    for (const secret of secrets.flatMap(forms)) {
+      expect(logs.includes(secret), 'a secret in the logs').toBe(false);
+      expect(database.includes(secret), 'a secret in the database').toBe(false);
+      expect(historyText.includes(secret), 'a secret in workflow history').toBe(false);
+    }
+  });
+});
