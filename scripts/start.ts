@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { migrate } from '../db/migrate';
-import { loadConfig } from '../lib/config';
+import { loadConfig, type Config } from '../lib/config';
+import { assertDatabaseReachable, createDb } from '../lib/db';
+import { connectTemporal } from '../lib/temporal';
 import { step } from './stack/progress';
 import { ensureLocalPostgres } from './stack/postgres';
 import { Supervisor } from './stack/processes';
@@ -16,12 +18,31 @@ const SANDBOX_PORT = Number(process.env.SANDBOX_PORT ?? 3100);
 const TEMPORAL_PORT = 7233;
 const TEMPORAL_UI_PORT = 8233;
 
+/** Fails with one line naming the variable when an external PostgreSQL or Temporal is unreachable. */
+async function assertReachable(config: Config): Promise<void> {
+  const db = createDb(config.DATABASE_URL, 1);
+  try {
+    await assertDatabaseReachable(db, config.DATABASE_URL);
+  } finally {
+    await db.end();
+  }
+  const temporal = await connectTemporal(config);
+  await temporal.connection.close();
+}
+
+/** What this run started, stopped in reverse order on Ctrl-C or on a start-up failure. */
+const cleanups: (() => Promise<void>)[] = [];
+
+async function cleanUp(): Promise<void> {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  cleanups.length = 0;
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   loadLocalEnv(root);
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(API_PORT) };
   env.PUBLIC_BASE_URL ??= `http://localhost:${API_PORT}`;
-  const cleanups: (() => Promise<void>)[] = [];
 
   if (!env.DATABASE_URL) {
     const pg = await ensureLocalPostgres('feishu_user_auth');
@@ -50,11 +71,13 @@ async function main(): Promise<void> {
     env.FEISHU_OAUTH_DOMAIN = sandboxUrl;
   }
   const config = loadConfig(env);
+  await assertReachable(config);
   step('applying database migrations');
   const applied = await migrate(config.DATABASE_URL);
   if (applied.length > 0) step(`applied ${applied.length} migration(s)`);
 
   const supervisor = new Supervisor(root);
+  cleanups.push(() => supervisor.stop());
   if (useSandbox) {
     supervisor.start('sandbox', 'sandbox/main.ts', {
       ...env,
@@ -96,12 +119,12 @@ async function main(): Promise<void> {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
   });
   step('stopping');
-  await supervisor.stop();
-  for (const cleanup of cleanups.reverse()) await cleanup();
+  await cleanUp();
   step('stopped');
 }
 
-main().catch((err: unknown) => {
+main().catch(async (err: unknown) => {
   process.stderr.write(`npm start: ${err instanceof Error ? err.message : String(err)}\n`);
+  await cleanUp();
   process.exit(1);
 });
