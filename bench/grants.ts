@@ -1,0 +1,300 @@
+import { Client, Connection } from '@temporalio/client';
+import { pathToFileURL } from 'node:url';
+import { sealTokens } from '../activities/seal-tokens';
+import { loadConfig } from '../lib/config';
+import { createDb, type Db } from '../lib/db';
+import { FeishuGateway } from '../lib/feishu/gateway';
+import { authorizeUrl, newOAuthSecrets } from '../lib/feishu/oauth';
+import { createLogger } from '../lib/logger';
+import { FeishuAppId, FeishuAuthStatus, FeishuOpenId } from '../lib/search-attributes';
+import { saveAuthorizedGrant } from '../lib/store/grants';
+import { TokenCipher, sodiumReady } from '../lib/token-crypto';
+import { grantWorkflow, type GrantWorkflowInput } from '../workflows/grant';
+import { grantWorkflowId } from '../workflows/task-queues';
+import { DEFAULT_GRANT_SETTINGS, type TokenMeta } from '../workflows/types';
+import { benchOpenId, RssSampler, serviceEnv } from './provision';
+import { startBenchStack, type BenchStack } from './stack';
+import {
+  log,
+  mb,
+  numberFlag,
+  parseFlags,
+  peakInWindow,
+  printJson,
+  printTable,
+  round,
+  runPool,
+  sleep,
+  type Flags,
+} from './stats';
+
+export interface GrantsBenchOptions {
+  /** Live grants held by the one worker. */
+  grants: number;
+  /** How many of them come due at the same instant. */
+  due: number;
+  /** The worker's REFRESH_RATE_PER_SECOND (Feishu's token endpoint: 50/s and 1000/min per app). */
+  rate: number;
+  /** Seconds all grants sleep together before the due ones wake (RSS is sampled meanwhile). */
+  hold: number;
+  /** Seeding concurrency. */
+  concurrency: number;
+}
+
+export function grantsOptions(flags: Flags, defaults: GrantsBenchOptions): GrantsBenchOptions {
+  const options = {
+    grants: numberFlag(flags, 'grants', defaults.grants),
+    due: numberFlag(flags, 'due', defaults.due),
+    rate: numberFlag(flags, 'rate', defaults.rate),
+    hold: numberFlag(flags, 'hold', defaults.hold),
+    concurrency: numberFlag(flags, 'concurrency', defaults.concurrency),
+  };
+  if (options.due > options.grants) throw new Error('--due cannot exceed --grants');
+  return options;
+}
+
+interface Seeder {
+  stack: BenchStack;
+  client: Client;
+  db: Db;
+  cipher: TokenCipher;
+  feishu: FeishuGateway;
+  redirectUri: string;
+}
+
+/**
+ * Puts one user in the state a completed authorization leaves: the sandbox issued the tokens
+ * (consent + code exchange with PKCE, through the official SDK), they are sealed in PostgreSQL
+ * exactly as the exchange activity writes them, and the user's grant workflow runs, authorized
+ * and asleep in its refresh loop. `wakeAt` makes its refresh timer fire at that instant (no jitter).
+ */
+async function seedGrant(s: Seeder, openId: string, wakeAt: number | undefined): Promise<void> {
+  const { appId, taskQueue } = s.stack.app;
+  const secrets = newOAuthSecrets();
+  const url = authorizeUrl({
+    oauthDomain: s.stack.sandbox.url,
+    appId,
+    redirectUri: s.redirectUri,
+    scopes: ['offline_access'],
+    state: secrets.state,
+    codeChallenge: secrets.codeChallenge,
+  });
+  const redirect = new URL(s.stack.sandbox.approveAuthorization(url, openId));
+  const code = redirect.searchParams.get('code');
+  if (!code) throw new Error(`no code in ${redirect.pathname}`);
+  const tokens = await s.feishu.exchangeCode({
+    code,
+    redirectUri: s.redirectUri,
+    codeVerifier: secrets.codeVerifier,
+  });
+  const now = Date.now();
+  const sealed = sealTokens(s.cipher, appId, openId, tokens, now);
+  const userName = `User ${openId}`;
+  const tokenVersion = await saveAuthorizedGrant(s.db, appId, openId, sealed, { name: userName });
+  const lead = DEFAULT_GRANT_SETTINGS.refreshLeadSeconds * 1000;
+  const token: TokenMeta = {
+    scopes: sealed.scopes,
+    accessExpiresAt: sealed.accessExpiresAt.getTime(),
+    // The workflow wakes at refreshExpiresAt - lead - jitter: a due grant is told its refresh
+    // token runs out `lead` after wakeAt. Its real token (7 days) is what the refresh spends.
+    refreshExpiresAt: wakeAt !== undefined ? wakeAt + lead : sealed.refreshExpiresAt?.getTime(),
+    authorizedAt: now,
+    tokenVersion,
+    userName,
+  };
+  const input: GrantWorkflowInput = {
+    appId,
+    openId,
+    settings: wakeAt !== undefined ? { refreshJitterSeconds: 0 } : {},
+    carried: { state: { appId, openId, status: 'authorized', token, refreshCount: 0 }, renewalAsked: false },
+  };
+  await s.client.workflow.start(grantWorkflow, {
+    workflowId: grantWorkflowId(appId, openId),
+    taskQueue,
+    args: [input],
+    typedSearchAttributes: [
+      { key: FeishuOpenId, value: openId },
+      { key: FeishuAppId, value: appId },
+      { key: FeishuAuthStatus, value: 'authorized' },
+    ],
+  });
+}
+
+/** Waits until the workflow's first task ran (it is asleep on its refresh timer). */
+async function waitAsleep(client: Client, workflowId: string, timeoutMs = 300_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const { raw } = await client.workflow.getHandle(workflowId).describe();
+    if (!raw.pendingWorkflowTask && Number(raw.workflowExecutionInfo?.historyLength ?? 0) >= 4) return;
+    await sleep(500);
+  }
+  throw new Error(`${workflowId} never ran its first workflow task`);
+}
+
+async function countRefreshed(db: Db, appId: string): Promise<number> {
+  const { rows } = await db.query<{ n: string }>(
+    'SELECT count(*) AS n FROM grants WHERE app_id = $1 AND token_version >= 2',
+    [appId],
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+export async function runGrantsBench(options: GrantsBenchOptions) {
+  log(`bench:grants — ${options.grants} grants, ${options.due} due at once, refresh limit ${options.rate}/s`);
+  await sodiumReady();
+  const stack = await startBenchStack({
+    users: options.grants,
+    api: false,
+    workerEnv: { REFRESH_RATE_PER_SECOND: String(options.rate) },
+  });
+  const rss = new RssSampler({ worker: stack.worker.pid, temporal: stack.infra.temporalPid }, 500);
+  const config = loadConfig(serviceEnv(stack.app, stack.infra, stack.sandbox.url));
+  const connection = await Connection.connect({ address: stack.infra.temporalAddress });
+  const db = createDb(config.DATABASE_URL, 20);
+  const seeder: Seeder = {
+    stack,
+    client: new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }),
+    db,
+    cipher: new TokenCipher(config.TOKEN_ENCRYPTION_KEYS),
+    feishu: new FeishuGateway(
+      {
+        appId: stack.app.appId,
+        appSecret: stack.app.appSecret,
+        domain: stack.sandbox.url,
+        oauthDomain: stack.sandbox.url,
+        tokenEndpoint: config.FEISHU_TOKEN_ENDPOINT,
+      },
+      createLogger('bench', 'warn'),
+    ),
+    redirectUri: `${stack.app.apiUrl}/oauth/callback`,
+  };
+  const wid = (i: number) => grantWorkflowId(stack.app.appId, benchOpenId(i));
+  try {
+    // 1. The grants that stay asleep.
+    const sleepers = options.grants - options.due;
+    const seedStarted = Date.now();
+    let lastReport = seedStarted;
+    const progress = (done: number) => {
+      if (Date.now() - lastReport < 5_000) return;
+      lastReport = Date.now();
+      log(`seeded ${done}/${options.grants} (${round(done / ((lastReport - seedStarted) / 1000))}/s)`);
+    };
+    let seeded = 0;
+    await runPool(sleepers, options.concurrency, async (i) => {
+      await seedGrant(seeder, benchOpenId(i), undefined);
+      progress(++seeded);
+    });
+    const seedRate = sleepers / Math.max(0.001, (Date.now() - seedStarted) / 1000);
+
+    // 2. The due grants, all waking at one instant after everyone is asleep for `hold` seconds.
+    const estimate = sleepers > 0 ? (options.due / seedRate) * 1.5 : options.due / 50;
+    const dueAt = Date.now() + (estimate + 10 + options.hold) * 1000;
+    await runPool(options.due, options.concurrency, async (i) => {
+      await seedGrant(seeder, benchOpenId(sleepers + i), dueAt);
+      progress(++seeded);
+    });
+    const seedSeconds = (Date.now() - seedStarted) / 1000;
+    if (sleepers > 0) await waitAsleep(seeder.client, wid(sleepers - 1));
+    if (options.due > 0) await waitAsleep(seeder.client, wid(options.grants - 1));
+    const asleepAt = Date.now();
+    log(
+      `${options.grants} grants asleep after ${round(seedSeconds)}s seeding; due ones wake in ${round((dueAt - asleepAt) / 1000)}s`,
+    );
+    if (dueAt - asleepAt < 5_000) log('warning: seeding ran late; the hold phase is shorter than asked');
+
+    // 3. Hold: every grant is a sleeping workflow. Sample RSS until just before the due instant.
+    let holdPeakWorker = 0;
+    let holdPeakTemporal = 0;
+    while (Date.now() < dueAt - 1_000) {
+      holdPeakWorker = Math.max(holdPeakWorker, rss.currentKb('worker'));
+      holdPeakTemporal = Math.max(holdPeakTemporal, rss.currentKb('temporal'));
+      await sleep(500);
+    }
+    const holdWorkerKb = rss.currentKb('worker');
+    const holdTemporalKb = rss.currentKb('temporal');
+
+    // 4. The due grants refresh; the sandbox records every call at its token endpoint.
+    log(`${options.due} grants due now; waiting for their refreshes`);
+    const deadline = dueAt + ((options.due / options.rate) * 3 + 120) * 1000;
+    let refreshed = 0;
+    let doneAt = Date.now();
+    while (refreshed < options.due && Date.now() < deadline) {
+      await sleep(500);
+      refreshed = await countRefreshed(db, stack.app.appId);
+      doneAt = Date.now();
+      progress(refreshed);
+    }
+    await sleep(1_000);
+    const events = stack.sandbox.state.tokenEvents().filter((e) => e.grantType === 'refresh_token');
+    const times = events.map((e) => e.at);
+    const first = Math.min(...times);
+    const last = Math.max(...times);
+    const okCount = events.filter((e) => e.ok).length;
+    const spanSeconds = Math.max(0.001, (last - first) / 1000);
+    const result = {
+      grants: options.grants,
+      due: options.due,
+      rateLimit: options.rate,
+      seedSeconds: round(seedSeconds),
+      seedPerSecond: round(options.grants / seedSeconds),
+      workerRssHoldMb: mb(holdWorkerKb),
+      workerRssHoldPeakMb: mb(holdPeakWorker),
+      temporalRssHoldMb: mb(holdTemporalKb),
+      temporalRssHoldPeakMb: mb(holdPeakTemporal),
+      refreshed,
+      refreshCalls: events.length,
+      refreshCallsFailed: events.length - okCount,
+      firstCallAfterDueMs: events.length ? first - dueAt : NaN,
+      allRefreshedAfterDueSeconds: round((doneAt - dueAt) / 1000),
+      refreshesPerSecond: round(okCount / spanSeconds),
+      peakPerSecond: peakInWindow(times, 1_000),
+      peakPerMinute: peakInWindow(times, 60_000),
+      workerPeakRssMb: mb(rss.peakKb('worker')),
+      temporalPeakRssMb: mb(rss.peakKb('temporal')),
+    };
+    printTable(`bench:grants (${options.grants} grants, ${options.due} due, limit ${options.rate}/s)`, [
+      ['seeding', `${result.seedSeconds} s (${result.seedPerSecond} grants/s)`],
+      [
+        'worker RSS, all asleep (now / peak)',
+        `${result.workerRssHoldMb} / ${result.workerRssHoldPeakMb} MB   (target ≤ 1024)`,
+      ],
+      ['Temporal server RSS, all asleep', `${result.temporalRssHoldMb} / ${result.temporalRssHoldPeakMb} MB`],
+      ['refreshed / due', `${refreshed} / ${options.due}`],
+      ['token-endpoint refresh calls (failed)', `${result.refreshCalls} (${result.refreshCallsFailed})`],
+      ['first call after the due instant', `${result.firstCallAfterDueMs} ms`],
+      ['all refreshed after the due instant', `${result.allRefreshedAfterDueSeconds} s`],
+      ['refresh throughput', `${result.refreshesPerSecond}/s`],
+      ['peak at token endpoint, any 1 s', `${result.peakPerSecond}   (limit ${options.rate}, never > 50)`],
+      ['peak at token endpoint, any 60 s', `${result.peakPerMinute}   (Feishu: 1000)`],
+      [
+        'peak RSS worker / Temporal (whole run)',
+        `${result.workerPeakRssMb} / ${result.temporalPeakRssMb} MB`,
+      ],
+    ]);
+    printJson('grants', result);
+    return result;
+  } finally {
+    rss.stop();
+    await db.end();
+    await connection.close();
+    await stack.close();
+  }
+}
+
+export const GRANTS_DEFAULTS: GrantsBenchOptions = {
+  grants: 2000,
+  due: 500,
+  rate: 15,
+  hold: 15,
+  concurrency: 32,
+};
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  runGrantsBench(grantsOptions(parseFlags(), GRANTS_DEFAULTS)).then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`bench:grants failed: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
