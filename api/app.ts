@@ -49,7 +49,8 @@ export function createApp(options: AppOptions): { app: Koa; handlers: CallbackHa
       await next();
     } finally {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const route = (ctx as { routePath?: string }).routePath ?? 'unmatched';
+      // @koa/router leaves the matched template (never the raw path with ids) on ctx.routerPath.
+      const route = (ctx as { routerPath?: string }).routerPath ?? 'unmatched';
       httpRequestDuration.observe({ route, method: ctx.method, status: String(ctx.status) }, seconds);
       // The path only: the OAuth callback's query string carries a code.
       logger.debug(
