@@ -131,6 +131,15 @@ async function waitAsleep(client: Client, workflowId: string, timeoutMs = 300_00
   throw new Error(`${workflowId} never ran its first workflow task`);
 }
 
+function perSecond(times: number[], from: number, seconds: number): number[] {
+  const counts = new Array<number>(seconds).fill(0);
+  for (const t of times) {
+    const i = Math.floor((t - from) / 1000);
+    if (i < seconds) counts[i]!++;
+  }
+  return counts;
+}
+
 async function countRefreshed(db: Db, appId: string): Promise<number> {
   const { rows } = await db.query<{ n: string }>(
     'SELECT count(*) AS n FROM grants WHERE app_id = $1 AND token_version >= 2',
@@ -222,7 +231,10 @@ export async function runGrantsBench(options: GrantsBenchOptions) {
       await sleep(500);
       refreshed = await countRefreshed(db, stack.app.appId);
       doneAt = Date.now();
-      progress(refreshed);
+      if (Date.now() - lastReport > 5_000) {
+        lastReport = Date.now();
+        log(`refreshed ${refreshed}/${options.due}`);
+      }
     }
     await sleep(1_000);
     const events = stack.sandbox.state.tokenEvents().filter((e) => e.grantType === 'refresh_token');
@@ -249,6 +261,8 @@ export async function runGrantsBench(options: GrantsBenchOptions) {
       refreshesPerSecond: round(okCount / spanSeconds),
       peakPerSecond: peakInWindow(times, 1_000),
       peakPerMinute: peakInWindow(times, 60_000),
+      /** Calls in each whole second after the first one: shows a burst at the start, if any. */
+      firstSeconds: perSecond(times, first, 8),
       workerPeakRssMb: mb(rss.peakKb('worker')),
       temporalPeakRssMb: mb(rss.peakKb('temporal')),
     };
@@ -266,6 +280,7 @@ export async function runGrantsBench(options: GrantsBenchOptions) {
       ['refresh throughput', `${result.refreshesPerSecond}/s`],
       ['peak at token endpoint, any 1 s', `${result.peakPerSecond}   (limit ${options.rate}, never > 50)`],
       ['peak at token endpoint, any 60 s', `${result.peakPerMinute}   (Feishu: 1000)`],
+      ['calls in each of the first seconds', result.firstSeconds.join(' ')],
       [
         'peak RSS worker / Temporal (whole run)',
         `${result.workerPeakRssMb} / ${result.temporalPeakRssMb} MB`,

@@ -41,7 +41,7 @@ describe('authorization outcomes', () => {
     const page = await openRedirect(stack.sandbox.approveAuthorization(authorizeUrl, other));
     expect(page.outcome).toBe('identity_mismatch');
     await waitForCardTitle(stack, messageId, '授权账号不匹配');
-    const { rows } = await stack.db.query(
+    const { rows } = await stack.db.query<{ access_token_ct: Buffer | null }>(
       'SELECT access_token_ct FROM grants WHERE app_id = $1 AND open_id = $2',
       [stack.appId, asked],
     );
