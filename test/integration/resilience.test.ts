@@ -58,9 +58,10 @@ describe('resilience', () => {
     const pagePromise = openRedirect(redirect);
     // The redirect waits for a worker; nothing has been exchanged yet.
     await eventually('the code to be stored', async () => {
-      const { rows } = await stack.db.query('SELECT code_ct FROM user_auth_sessions WHERE message_id = $1', [
-        messageId,
-      ]);
+      const { rows } = await stack.db.query<{ code_ct: Buffer | null }>(
+        'SELECT code_ct FROM user_auth_sessions WHERE message_id = $1',
+        [messageId],
+      );
       return rows[0]?.code_ct ? true : undefined;
     });
     await stack.startWorker();
