@@ -102,3 +102,14 @@ export async function ensureLocalPostgres(database: string, { fresh = false } = 
     },
   };
 }
+
+export async function listDatabases(prefix: string): Promise<string[]> {
+  const out = await asPostgres(
+    `SELECT datname FROM pg_database WHERE datname LIKE '${prefix.replace(/_/g, '\\_')}%'`,
+  );
+  return out.split('\n').filter(Boolean);
+}
+
+export async function dropDatabase(name: string): Promise<void> {
+  await asPostgres(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+}

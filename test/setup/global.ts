@@ -1,16 +1,14 @@
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { migrate } from '../../db/migrate';
-import { ensureLocalPostgres } from '../../scripts/stack/postgres';
+import { dropDatabase, ensureLocalPostgres, listDatabases } from '../../scripts/stack/postgres';
 import { findOrBuildTemporalCli } from '../../scripts/stack/temporal-cli';
 import { ensureDevServer } from '../../scripts/stack/temporal-server';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-/** The suite's own Temporal port and database, so `npm test` runs beside a live `npm start`. */
-export const TEST_TEMPORAL_PORT = 17233;
-const TEST_DATABASE = 'feishu_user_auth_test';
+const DATABASE_PREFIX = 'feishu_user_auth_test_';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -19,23 +17,55 @@ declare module 'vitest' {
   }
 }
 
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Databases left by test runs that died before their teardown. */
+async function dropAbandonedDatabases(): Promise<void> {
+  for (const name of await listDatabases(DATABASE_PREFIX)) {
+    const pid = Number(name.slice(DATABASE_PREFIX.length));
+    if (!isAlive(pid)) await dropDatabase(name);
+  }
+}
+
 /**
- * Provisions what the integration tests need, once per run: a fresh PostgreSQL database with
- * migrations applied and an in-memory Temporal dev server.
+ * Provisions what the integration tests need, once per run: a database and an in-memory
+ * Temporal dev server of this run's own, so `npm test` runs beside `npm start` and beside
+ * another `npm test`.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const pg = await ensureLocalPostgres(TEST_DATABASE, { fresh: true });
+  const database = `${DATABASE_PREFIX}${process.pid}`;
+  const pg = await ensureLocalPostgres(database, { fresh: true });
+  await dropAbandonedDatabases();
   await migrate(pg.databaseUrl);
   const server = await ensureDevServer({
     cli: await findOrBuildTemporalCli(),
-    port: TEST_TEMPORAL_PORT,
-    logFile: path.join(root, '.data', 'test', 'temporal.log'),
+    port: await freePort(),
+    logFile: path.join(root, '.data', 'test', `temporal-${process.pid}.log`),
     namespace: 'default',
   });
   project.provide('databaseUrl', pg.databaseUrl);
   project.provide('temporalAddress', server.address);
   return async () => {
     await server.stop();
-    await pg.stop();
+    await dropDatabase(database);
+    // PostgreSQL stays up: another run or `npm start` may be using the same cluster.
   };
 }
