@@ -68,3 +68,32 @@ describe('token lifecycle: on-demand refresh', () => {
     expect(await grantStatus(stack, openId)).toBe('authorized');
   });
 });
+
+describe('token lifecycle: eager policy', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({
+      sandbox: { lifetimes: { accessTokenSeconds: 2, refreshTokenSeconds: 600 } },
+      settings: {
+        refreshPolicy: 'eager',
+        refreshLeadSeconds: 60,
+        refreshJitterSeconds: 0,
+        accessTokenMarginSeconds: 1,
+      },
+    });
+  });
+  afterAll(() => stack?.close());
+
+  it('keeps the access token fresh with no caller asking', async () => {
+    const openId = stack.sandbox.openIdOf(stack.appId, 0);
+    await authorize(stack, openId);
+    await eventually('two refreshes nobody asked for', () =>
+      successfulRefreshes(stack, openId).length >= 2 ? true : undefined,
+    );
+    const { rows } = await stack.db.query<{ access_expires_at: Date }>(
+      'SELECT access_expires_at FROM grants WHERE app_id = $1 AND open_id = $2',
+      [stack.appId, openId],
+    );
+    expect(rows[0]!.access_expires_at.getTime()).toBeGreaterThan(Date.now());
+  });
+});

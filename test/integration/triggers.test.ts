@@ -89,6 +89,20 @@ describe.each(['ws', 'http'] as const)('triggers and card buttons (%s callbacks)
   });
 
   if (mode === 'ws') {
+    it('card callbacks sent as type=card frames (which the SDK drops) are still answered', async () => {
+      const openId = stack.sandbox.openIdOf(stack.appId, 8);
+      const { messageId } = await pendingCard(stack, openId);
+      stack.sandbox.faults.set({ cardFrameType: 'card' });
+      try {
+        const click = await stack.sandbox.clickCardButton(messageId, { action: 'cancel' }, openId);
+        expect(click.error).toBeUndefined();
+        expect(click.toast?.type).toBe('info');
+        await waitForCardTitle(stack, messageId, '授权请求已取消');
+      } finally {
+        stack.sandbox.faults.set({ cardFrameType: 'event' });
+      }
+    });
+
     it('the management API rejects bad input with a reason and checks key roles', async () => {
       const bad = await requestAuthorization(stack, { open_id: 'not-an-open-id' });
       expect(bad.status).toBe(400);
