@@ -125,9 +125,8 @@ const schema = z.object({
 
 export type Config = z.output<typeof schema> & { PUBLIC_BASE_URL: string };
 
-/** Reads and validates the environment contract of product.md; throws one ConfigError naming every bad variable. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const result = schema.safeParse(env);
+function parseEnv<S extends z.ZodType>(shape: S, env: NodeJS.ProcessEnv): z.output<S> {
+  const result = shape.safeParse(env);
   if (!result.success) {
     const problems = result.error.issues.map((i) => {
       const variable = String(i.path[0] ?? 'environment');
@@ -136,11 +135,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     });
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
-  const config = result.data;
+  return result.data;
+}
+
+/** Reads and validates the environment contract of product.md; throws one ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const config = parseEnv(schema, env);
   if (Boolean(config.FEISHU_APP_ID) !== Boolean(config.FEISHU_APP_SECRET)) {
     throw new ConfigError('invalid configuration: FEISHU_APP_ID and FEISHU_APP_SECRET must be set together');
   }
   return { ...config, PUBLIC_BASE_URL: config.PUBLIC_BASE_URL ?? `http://localhost:${config.PORT}` };
+}
+
+export type TemporalConfig = Pick<Config, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE' | 'PAYLOAD_CODEC_KEYS'>;
+
+/** For tools that only talk to Temporal (replay): no database, token keys or Feishu app needed. */
+export function loadTemporalConfig(env: NodeJS.ProcessEnv = process.env): TemporalConfig {
+  return parseEnv(
+    schema.pick({ TEMPORAL_ADDRESS: true, TEMPORAL_NAMESPACE: true, PAYLOAD_CODEC_KEYS: true }),
+    env,
+  );
 }
 
 /** The Feishu app credentials, which every process that talks to Feishu needs. */

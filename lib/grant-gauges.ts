@@ -1,17 +1,6 @@
 import type { Db } from './db';
+import { GRANT_STATUSES } from '../workflows/types';
 import { dbErrors, grantsByStatus, grantsExpiringSoon } from './metrics';
-
-const STATUSES = [
-  'pending',
-  'authorized',
-  'denied',
-  'expired',
-  'identity_mismatch',
-  'failed',
-  'cancelled',
-  'needs_reauth',
-  'revoked',
-];
 
 /** Refreshes the grants-by-status gauges from PostgreSQL, the source of truth. */
 export async function updateGrantGauges(
@@ -27,7 +16,7 @@ export async function updateGrantGauges(
          FROM grants GROUP BY status`,
       [grantMaxAgeSeconds, noticeSeconds],
     );
-    for (const status of STATUSES)
+    for (const status of GRANT_STATUSES)
       grantsByStatus.set({ status }, Number(rows.find((r) => r.status === status)?.count ?? 0));
     grantsExpiringSoon.set(rows.reduce((sum, r) => sum + Number(r.expiring), 0));
   } catch {

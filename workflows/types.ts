@@ -4,16 +4,19 @@
  */
 
 /** What the API and search attributes report for a grant. */
-export type GrantStatus =
-  | 'pending'
-  | 'authorized'
-  | 'denied'
-  | 'expired'
-  | 'identity_mismatch'
-  | 'failed'
-  | 'cancelled'
-  | 'needs_reauth'
-  | 'revoked';
+export const GRANT_STATUSES = [
+  'pending',
+  'authorized',
+  'denied',
+  'expired',
+  'identity_mismatch',
+  'failed',
+  'cancelled',
+  'needs_reauth',
+  'revoked',
+] as const;
+
+export type GrantStatus = (typeof GRANT_STATUSES)[number];
 
 /** Why an attempt failed, in a fixed vocabulary a card, a page and a metric label can all show. */
 export type FailureReason =

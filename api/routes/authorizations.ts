@@ -7,6 +7,7 @@ import { latestSession, listGrants } from '../../lib/store/queries';
 import { getSession, type SessionRow } from '../../lib/store/sessions';
 import type { GrantService } from '../grants';
 import { HttpError, parseInput } from '../errors';
+import { GRANT_STATUSES } from '../../workflows/types';
 import { openIdParam } from './params';
 
 const requestBody = z.object({
@@ -22,19 +23,7 @@ const requestBody = z.object({
 const waitQuery = z.object({ wait: z.coerce.number().int().min(0).max(120).default(0) });
 
 const listQuery = z.object({
-  status: z
-    .enum([
-      'pending',
-      'authorized',
-      'denied',
-      'expired',
-      'identity_mismatch',
-      'failed',
-      'cancelled',
-      'needs_reauth',
-      'revoked',
-    ])
-    .optional(),
+  status: z.enum(GRANT_STATUSES).optional(),
   cursor: z.string().max(100).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });

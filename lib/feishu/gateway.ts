@@ -45,6 +45,17 @@ function splitScopes(scope: string | undefined): string[] {
   return (scope ?? '').split(/\s+/).filter(Boolean);
 }
 
+/** Lifetimes are not fixed: always the values Feishu returned (feishu-platform.md §2). */
+function fromSdkTokens(result: lark.AccessTokenResponse): TokenSet {
+  return {
+    accessToken: result.accessToken,
+    refreshToken: result.refreshToken,
+    expiresInSeconds: Number(result.expiresIn ?? 7200),
+    refreshExpiresInSeconds: result.refreshTokenExpiresIn ? Number(result.refreshTokenExpiresIn) : undefined,
+    scopes: splitScopes(result.scope),
+  };
+}
+
 function retryAfter(headers: Record<string, unknown> | undefined): number | undefined {
   const raw = headers?.['x-ogw-ratelimit-reset'];
   const seconds = Number(raw);
@@ -116,15 +127,7 @@ export class FeishuGateway {
     const result = await this.call('oauth.token', () =>
       this.client.accessToken.retrieveByAuthorizationCode(params),
     );
-    return {
-      accessToken: result.accessToken,
-      refreshToken: result.refreshToken,
-      expiresInSeconds: Number(result.expiresIn ?? 7200),
-      refreshExpiresInSeconds: result.refreshTokenExpiresIn
-        ? Number(result.refreshTokenExpiresIn)
-        : undefined,
-      scopes: splitScopes(result.scope),
-    };
+    return fromSdkTokens(result);
   }
 
   async refresh(refreshToken: string): Promise<TokenSet> {
@@ -132,15 +135,7 @@ export class FeishuGateway {
       return this.v2Token({ grant_type: 'refresh_token', refresh_token: refreshToken });
     }
     const result = await this.call('oauth.token', () => this.client.accessToken.refresh({ refreshToken }));
-    return {
-      accessToken: result.accessToken,
-      refreshToken: result.refreshToken,
-      expiresInSeconds: Number(result.expiresIn ?? 7200),
-      refreshExpiresInSeconds: result.refreshTokenExpiresIn
-        ? Number(result.refreshTokenExpiresIn)
-        : undefined,
-      scopes: splitScopes(result.scope),
-    };
+    return fromSdkTokens(result);
   }
 
   /** The deprecated v2 endpoint, for tenants where v3 is unavailable; the SDK has no helper for it. */

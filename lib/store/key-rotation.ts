@@ -35,20 +35,34 @@ export async function reencryptGrants(
     if (rows.length === 0) break;
     for (const row of rows) {
       const ctx = { appId: row.app_id, openId: row.open_id };
-      const access = cipher.seal(cipher.open({ keyId: row.key_id, box: row.access_token_ct }, { ...ctx, kind: 'access_token' }), {
-        ...ctx,
-        kind: 'access_token',
-      });
+      const access = cipher.seal(
+        cipher.open({ keyId: row.key_id, box: row.access_token_ct }, { ...ctx, kind: 'access_token' }),
+        {
+          ...ctx,
+          kind: 'access_token',
+        },
+      );
       const refresh = row.refresh_token_ct
-        ? cipher.seal(cipher.open({ keyId: row.key_id, box: row.refresh_token_ct }, { ...ctx, kind: 'refresh_token' }), {
-            ...ctx,
-            kind: 'refresh_token',
-          })
+        ? cipher.seal(
+            cipher.open({ keyId: row.key_id, box: row.refresh_token_ct }, { ...ctx, kind: 'refresh_token' }),
+            {
+              ...ctx,
+              kind: 'refresh_token',
+            },
+          )
         : undefined;
       const { rowCount } = await db.query(
         `UPDATE grants SET key_id = $4, access_token_ct = $5, refresh_token_ct = $6
           WHERE app_id = $1 AND open_id = $2 AND token_version = $3 AND key_id = $7`,
-        [row.app_id, row.open_id, row.token_version, activeKeyId, access.box, refresh?.box ?? null, row.key_id],
+        [
+          row.app_id,
+          row.open_id,
+          row.token_version,
+          activeKeyId,
+          access.box,
+          refresh?.box ?? null,
+          row.key_id,
+        ],
       );
       if (rowCount === 1) rotated++;
       else skipped++;

@@ -10,6 +10,7 @@ import {
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import type * as lark from '@larksuiteoapi/node-sdk';
+import type { DestinationStream } from 'pino';
 import { createApp } from '../../api/app';
 import { startLongConnection } from '../../api/feishu/long-connection';
 import { GrantService } from '../../api/grants';
@@ -59,6 +60,8 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** Where PostgreSQL and Temporal are; inside vitest, what the global set-up provided. */
   infra?: { databaseUrl: string; temporalAddress: string };
+  /** Receives every log line of the API and worker (the no-plaintext test reads them). */
+  logSink?: DestinationStream;
   /** Worker rate limit for refreshes (per second). */
   refreshesPerSecond?: number;
 }
@@ -144,7 +147,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     LOG_LEVEL: 'silent',
     ...options.env,
   });
-  const logger = createLogger('test', config.LOG_LEVEL);
+  const logger = createLogger('test', config.LOG_LEVEL, options.logSink);
   const db = createDb(config.DATABASE_URL);
   const cipher = new TokenCipher(config.TOKEN_ENCRYPTION_KEYS);
   const feishu = new FeishuGateway(

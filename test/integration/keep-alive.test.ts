@@ -1,9 +1,9 @@
-import * as lark from '@larksuiteoapi/node-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reencryptGrants } from '../../lib/store/key-rotation';
 import { TokenCipher } from '../../lib/token-crypto';
 import { eventually } from '../helpers/cards';
 import { authorize, waitForCardTitle } from '../helpers/flows';
+import { appClient } from '../helpers/feishu-client';
 import { startStack, type Stack } from '../helpers/stack';
 import { getToken, grantStatus, latestIssuedAccessToken, successfulRefreshes } from '../helpers/tokens';
 
@@ -95,13 +95,7 @@ describe('token lifecycle: keep-alive, terminal errors, revocation, rotation', (
       { appId: stack.appId, openId, kind: 'refresh_token' },
     );
     // As if a worker rotated at Feishu and died before writing the new pair.
-    const client = new lark.Client({
-      appId: stack.appId,
-      appSecret: stack.config.FEISHU_APP_SECRET!,
-      domain: stack.sandbox.url,
-      oauthBaseUrl: stack.sandbox.url,
-      loggerLevel: lark.LoggerLevel.error,
-    });
+    const client = appClient(stack);
     await client.accessToken.refresh({ refreshToken });
     await eventually('needs_reauth', async () =>
       (await grantStatus(stack, openId)) === 'needs_reauth' ? true : undefined,

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as lark from '@larksuiteoapi/node-sdk';
 import { hashState } from '../../lib/feishu/oauth';
 import { TokenCipher } from '../../lib/token-crypto';
 import { eventually } from '../helpers/cards';
 import { openRedirect, pendingCard, requestAuthorization, waitForCardTitle } from '../helpers/flows';
+import { appClient } from '../helpers/feishu-client';
 import { startStack, type Stack } from '../helpers/stack';
 
 async function status(stack: Stack, openId: string) {
@@ -87,13 +87,7 @@ describe('authorization outcomes', () => {
       { keyId: rows[0]!.key_id, box: rows[0]!.verifier_ct },
       { appId: stack.appId, openId, kind: 'pkce_verifier' },
     );
-    const thief = new lark.Client({
-      appId: stack.appId,
-      appSecret: stack.config.FEISHU_APP_SECRET!,
-      domain: stack.sandbox.url,
-      oauthBaseUrl: stack.sandbox.url,
-      loggerLevel: lark.LoggerLevel.error,
-    });
+    const thief = appClient(stack);
     await thief.accessToken.retrieveByAuthorizationCode({
       code: redirect.searchParams.get('code')!,
       redirectUri: `${stack.apiUrl}/oauth/callback`,
