@@ -1,8 +1,9 @@
 import http from 'node:http';
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { driveFlows } from './auth';
-import { BENCH_API_KEY, benchOpenId, RssSampler } from './provision';
+import { BENCH_API_KEY, benchOpenId, cpuSeconds, cpuSecondsByName, RssSampler } from './provision';
 import { startBenchStack } from './stack';
 import {
   log,
@@ -69,10 +70,17 @@ interface LoadResult {
   ok: number;
   errors: Map<string, number>;
   seconds: number;
+  /** Percent of one core during the measured window. */
+  cpuPercent: Record<'api' | 'postgres' | 'loadGenerator', number>;
 }
 
 /** `concurrency` closed-loop clients asking for the tokens of `users` users in turn. */
-async function load(apiUrl: string, openIds: string[], options: TokenBenchOptions): Promise<LoadResult> {
+async function load(
+  apiUrl: string,
+  apiPid: number,
+  openIds: string[],
+  options: TokenBenchOptions,
+): Promise<LoadResult> {
   const url = new URL(apiUrl);
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency });
   const latencies: number[] = [];
@@ -106,13 +114,37 @@ async function load(apiUrl: string, openIds: string[], options: TokenBenchOption
   await sleep(options.warmup * 1000);
   measuring = true;
   const started = performance.now();
+  const cpuBefore = cpuNow(apiPid);
   await sleep(options.seconds * 1000);
   measuring = false;
   const seconds = (performance.now() - started) / 1000;
+  const cpuAfter = cpuNow(apiPid);
   stop = true;
   await Promise.all(clients);
   agent.destroy();
-  return { latencies, ok, errors, seconds };
+  const share = (k: keyof CpuSnapshot) => round((100 * (cpuAfter[k] - cpuBefore[k])) / seconds, 0);
+  return {
+    latencies,
+    ok,
+    errors,
+    seconds,
+    cpuPercent: { api: share('api'), postgres: share('postgres'), loadGenerator: share('self') },
+  };
+}
+
+interface CpuSnapshot {
+  api: number;
+  postgres: number;
+  self: number;
+}
+
+function cpuNow(apiPid: number): CpuSnapshot {
+  const self = process.cpuUsage();
+  return {
+    api: cpuSeconds(apiPid),
+    postgres: cpuSecondsByName('postgres'),
+    self: (self.user + self.system) / 1e6,
+  };
 }
 
 export async function runTokenBench(options: TokenBenchOptions) {
@@ -128,7 +160,7 @@ export async function runTokenBench(options: TokenBenchOptions) {
     const openIds = Array.from({ length: options.users }, (_, i) => benchOpenId(i));
     const refreshesBefore = refreshCount(stack.sandbox.state.tokenEvents());
     log('loading GET /v1/users/:openId/token');
-    const result = await load(stack.app.apiUrl, openIds, options);
+    const result = await load(stack.app.apiUrl, stack.api!.pid, openIds, options);
     const refreshes = refreshCount(stack.sandbox.state.tokenEvents()) - refreshesBefore;
     const latency = summarize(result.latencies);
     const out = {
@@ -141,6 +173,8 @@ export async function runTokenBench(options: TokenBenchOptions) {
       latencyMs: latency,
       errors: Object.fromEntries(result.errors),
       refreshesDuringLoad: refreshes,
+      cpuPercentOfOneCore: result.cpuPercent,
+      loadAverage: os.loadavg().map((l) => round(l, 2)),
       apiPeakRssMb: mb(rss.peakKb('api')),
     };
     printTable(`bench:token (${options.users} users, ${options.concurrency} clients, ${options.seconds}s)`, [
@@ -149,6 +183,11 @@ export async function runTokenBench(options: TokenBenchOptions) {
       ['latency p50 / p99 / max', `${latency.p50} / ${latency.p99} / ${latency.max} ms   (target p99 ≤ 10)`],
       ['errors', JSON.stringify(out.errors)],
       ['refreshes during load (want 0)', refreshes],
+      [
+        'CPU % of a core: API / PostgreSQL / load generator',
+        `${result.cpuPercent.api} / ${result.cpuPercent.postgres} / ${result.cpuPercent.loadGenerator}`,
+      ],
+      ['load average (1/5/15 min)', out.loadAverage.join(' ')],
       ['peak RSS API', `${out.apiPeakRssMb} MB`],
     ]);
     printJson('token', out);

@@ -1,0 +1,70 @@
+import { AUTH_DEFAULTS, authOptions, runAuthBench } from './auth';
+import { GRANTS_DEFAULTS, grantsOptions, runGrantsBench } from './grants';
+import { parseFlags, printJson } from './stats';
+import { TOKEN_DEFAULTS, runTokenBench, tokenOptions } from './token';
+
+/**
+ * `npm run bench`: the three benchmarks one after another at moderate sizes, then one summary
+ * table. Flags go to the benchmark they name (--users/--concurrency to auth and token,
+ * --grants/--due/--rate/--hold to grants); --only auth,token limits the set.
+ */
+async function main(): Promise<void> {
+  const flags = parseFlags();
+  const only = typeof flags.only === 'string' ? new Set(flags.only.split(',')) : undefined;
+  const wanted = (name: string) => !only || only.has(name);
+  const rows: [string, string, string, string][] = [];
+
+  if (wanted('auth')) {
+    const auth = await runAuthBench(authOptions(flags, AUTH_DEFAULTS));
+    rows.push(
+      ['auth', 'flows/s', String(auth.flowsPerSecond), '≥ 50'],
+      ['auth', 'redirect → page p99 (ms)', String(auth.redirectToPageMs.p99), '≤ 300'],
+      ['auth', 'redirect → card p99 (ms)', String(auth.redirectToCardMs.p99), '—'],
+      ['auth', 'peak RSS worker / API (MB)', `${auth.workerPeakRssMb} / ${auth.apiPeakRssMb}`, '—'],
+      ['auth', 'failed flows', String(auth.failed), '0'],
+    );
+  }
+  if (wanted('token')) {
+    const token = await runTokenBench(tokenOptions(flags, TOKEN_DEFAULTS));
+    rows.push(
+      ['token', 'requests/s', String(token.requestsPerSecond), '≥ 3000'],
+      ['token', 'latency p50 / p99 (ms)', `${token.latencyMs.p50} / ${token.latencyMs.p99}`, 'p99 ≤ 10'],
+      ['token', 'errors', String(Object.values(token.errors).reduce((a, b) => a + b, 0)), '0'],
+    );
+  }
+  if (wanted('grants')) {
+    const grants = await runGrantsBench(grantsOptions(flags, GRANTS_DEFAULTS));
+    rows.push(
+      ['grants', `worker RSS, ${grants.grants} asleep (MB)`, String(grants.workerRssHoldMb), '≤ 1024'],
+      ['grants', 'Temporal server RSS (MB)', String(grants.temporalRssHoldMb), '—'],
+      ['grants', 'refresh throughput (/s)', String(grants.refreshesPerSecond), `≈ ${grants.rateLimit}`],
+      ['grants', 'peak token-endpoint calls in 1 s', String(grants.peakPerSecond), '≤ 50'],
+      ['grants', 'refreshed / due', `${grants.refreshed} / ${grants.due}`, 'all'],
+    );
+  }
+
+  const widths = [0, 1, 2, 3].map((c) =>
+    Math.max(...[['bench', 'metric', 'result', 'target'], ...rows].map((r) => r[c]!.length)),
+  );
+  const line = (r: string[]) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ');
+  const out = [
+    '',
+    'summary',
+    line(['bench', 'metric', 'result', 'target']),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+  ];
+  for (const row of rows) out.push(line(row));
+  process.stdout.write(out.join('\n') + '\n');
+  printJson('all', {
+    rows: rows.map(([bench, metric, result, target]) => ({ bench, metric, result, target })),
+    sizes: { ...flags },
+  });
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
