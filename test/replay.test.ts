@@ -1,0 +1,62 @@
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
+import { DefaultLogger, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { DeterminismViolationError } from '@temporalio/workflow';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { failureConverterPath, grantDataConverter } from '../lib/data-converter';
+import { bundleGrantWorkflows } from '../workers/worker';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const historiesDir = path.join(here, 'histories');
+const MAIN_PATHS = ['authorized', 'denied', 'expired', 'refreshed', 'revoked'];
+
+/** Fixtures are saved decoded (scripts/record-histories.ts); the production converter passes them through. */
+const dataConverter = grantDataConverter([{ id: 'replay', key: new Uint8Array(randomBytes(32)) }]);
+
+const fixtures = readdirSync(historiesDir)
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => ({
+    workflowId: path.basename(f, '.json'),
+    history: historyFromJSON(JSON.parse(readFileSync(path.join(historiesDir, f), 'utf8'))),
+  }));
+
+describe('saved histories replay against the current workflow code', () => {
+  beforeAll(() => {
+    // Replay workers and the bundler log every step at INFO; the expected nondeterminism at WARN.
+    Runtime.install({
+      logger: new DefaultLogger('ERROR'),
+      telemetryOptions: { logging: { forward: {}, filter: 'ERROR' } },
+    });
+  });
+
+  it('has a fixture for each main path', () => {
+    expect(fixtures.map((f) => f.workflowId)).toEqual(expect.arrayContaining(MAIN_PATHS));
+  });
+
+  it('replays every fixture deterministically', async () => {
+    const failures: { workflowId: string; error: string }[] = [];
+    const replays = Worker.runReplayHistories(
+      { workflowBundle: await bundleGrantWorkflows(), dataConverter },
+      fixtures,
+    );
+    for await (const result of replays) {
+      if (result.error) failures.push({ workflowId: result.workflowId, error: result.error.message });
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('reports a changed workflow as nondeterministic', async () => {
+    const changed = await bundleWorkflowCode({
+      workflowsPath: path.join(here, 'fixtures', 'changed-grant-workflow.ts'),
+      failureConverterPath,
+      logger: undefined,
+    });
+    const authorized = fixtures.find((f) => f.workflowId === 'authorized')!;
+    await expect(
+      Worker.runReplayHistory({ workflowBundle: changed, dataConverter }, authorized.history),
+    ).rejects.toThrow(DeterminismViolationError);
+  });
+});
