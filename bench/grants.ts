@@ -39,6 +39,8 @@ export interface GrantsBenchOptions {
   hold: number;
   /** Seeding concurrency. */
   concurrency: number;
+  /** --max-old-space-size for the worker (0: Node's default); the SDK sizes its workflow cache from it. */
+  workerHeapMb: number;
 }
 
 export function grantsOptions(flags: Flags, defaults: GrantsBenchOptions): GrantsBenchOptions {
@@ -48,6 +50,7 @@ export function grantsOptions(flags: Flags, defaults: GrantsBenchOptions): Grant
     rate: numberFlag(flags, 'rate', defaults.rate),
     hold: numberFlag(flags, 'hold', defaults.hold),
     concurrency: numberFlag(flags, 'concurrency', defaults.concurrency),
+    workerHeapMb: numberFlag(flags, 'worker-heap-mb', defaults.workerHeapMb),
   };
   if (options.due > options.grants) throw new Error('--due cannot exceed --grants');
   return options;
@@ -154,7 +157,10 @@ export async function runGrantsBench(options: GrantsBenchOptions) {
   const stack = await startBenchStack({
     users: options.grants,
     api: false,
-    workerEnv: { REFRESH_RATE_PER_SECOND: String(options.rate) },
+    workerEnv: {
+      REFRESH_RATE_PER_SECOND: String(options.rate),
+      ...(options.workerHeapMb ? { NODE_OPTIONS: `--max-old-space-size=${options.workerHeapMb}` } : {}),
+    },
   });
   const rss = new RssSampler({ worker: stack.worker.pid, temporal: stack.infra.temporalPid }, 500);
   const config = loadConfig(serviceEnv(stack.app, stack.infra, stack.sandbox.url));
@@ -193,23 +199,25 @@ export async function runGrantsBench(options: GrantsBenchOptions) {
       await seedGrant(seeder, benchOpenId(i), undefined);
       progress(++seeded);
     });
+    // The rate that matters is how fast grants end up asleep: the worker runs each one's first task.
+    if (sleepers > 0) await waitAsleep(seeder.client, wid(sleepers - 1));
     const seedRate = sleepers / Math.max(0.001, (Date.now() - seedStarted) / 1000);
 
     // 2. The due grants, all waking at one instant after everyone is asleep for `hold` seconds.
-    const estimate = sleepers > 0 ? (options.due / seedRate) * 1.5 : options.due / 50;
+    const estimate = sleepers > 0 ? (options.due / seedRate) * 1.5 : options.due / 20;
     const dueAt = Date.now() + (estimate + 10 + options.hold) * 1000;
     await runPool(options.due, options.concurrency, async (i) => {
       await seedGrant(seeder, benchOpenId(sleepers + i), dueAt);
       progress(++seeded);
     });
-    const seedSeconds = (Date.now() - seedStarted) / 1000;
-    if (sleepers > 0) await waitAsleep(seeder.client, wid(sleepers - 1));
     if (options.due > 0) await waitAsleep(seeder.client, wid(options.grants - 1));
+    const seedSeconds = (Date.now() - seedStarted) / 1000;
     const asleepAt = Date.now();
     log(
       `${options.grants} grants asleep after ${round(seedSeconds)}s seeding; due ones wake in ${round((dueAt - asleepAt) / 1000)}s`,
     );
     if (dueAt - asleepAt < 5_000) log('warning: seeding ran late; the hold phase is shorter than asked');
+    const holdSeconds = round((dueAt - asleepAt) / 1000);
 
     // 3. Hold: every grant is a sleeping workflow. Sample RSS until just before the due instant.
     let holdPeakWorker = 0;
@@ -249,6 +257,8 @@ export async function runGrantsBench(options: GrantsBenchOptions) {
       rateLimit: options.rate,
       seedSeconds: round(seedSeconds),
       seedPerSecond: round(options.grants / seedSeconds),
+      holdSeconds,
+      workerHeapLimitMb: options.workerHeapMb || 'node default',
       workerRssHoldMb: mb(holdWorkerKb),
       workerRssHoldPeakMb: mb(holdPeakWorker),
       temporalRssHoldMb: mb(holdTemporalKb),
@@ -267,7 +277,8 @@ export async function runGrantsBench(options: GrantsBenchOptions) {
       temporalPeakRssMb: mb(rss.peakKb('temporal')),
     };
     printTable(`bench:grants (${options.grants} grants, ${options.due} due, limit ${options.rate}/s)`, [
-      ['seeding', `${result.seedSeconds} s (${result.seedPerSecond} grants/s)`],
+      ['seeding (started and asleep)', `${result.seedSeconds} s (${result.seedPerSecond} grants/s)`],
+      ['all asleep for', `${holdSeconds} s before the due instant`],
       [
         'worker RSS, all asleep (now / peak)',
         `${result.workerRssHoldMb} / ${result.workerRssHoldPeakMb} MB   (target ≤ 1024)`,
@@ -302,6 +313,7 @@ export const GRANTS_DEFAULTS: GrantsBenchOptions = {
   rate: 15,
   hold: 15,
   concurrency: 32,
+  workerHeapMb: 0,
 };
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
