@@ -1,6 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import { MessageWatcher, runFlow, type FlowTiming } from './flow';
-import { benchOpenId, RssSampler } from './provision';
+import os from 'node:os';
+import { benchOpenId, cpuSeconds, cpuSecondsByName, RssSampler } from './provision';
 import { startBenchStack, type BenchStack } from './stack';
 import {
   log,
@@ -79,7 +80,22 @@ export async function runAuthBench(options: AuthBenchOptions) {
   });
   try {
     // A short warm-up with other users would skew the open_id range; the first flows include JIT warm-up.
+    const cpu = () => ({
+      worker: cpuSeconds(stack.worker.pid),
+      api: cpuSeconds(stack.api!.pid),
+      temporal: cpuSeconds(stack.infra.temporalPid),
+      postgres: cpuSecondsByName('postgres'),
+      benchAndSandbox: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+    });
+    const cpuBefore = cpu();
     const run = await driveFlows(stack, options);
+    const cpuAfter = cpu();
+    const cpuPercent = Object.fromEntries(
+      Object.entries(cpuAfter).map(([k, v]) => [
+        k,
+        round((100 * (v - cpuBefore[k as keyof typeof cpuBefore])) / run.seconds, 0),
+      ]),
+    );
     const page = summarize(run.timings.map((t) => t.redirectToPageMs));
     const card = summarize(run.timings.map((t) => t.redirectToCardMs));
     const request = summarize(run.timings.map((t) => t.requestMs));
@@ -99,6 +115,8 @@ export async function runAuthBench(options: AuthBenchOptions) {
       workerPeakRssMb: mb(rss.peakKb('worker')),
       apiPeakRssMb: mb(rss.peakKb('api')),
       temporalPeakRssMb: mb(rss.peakKb('temporal')),
+      cpuPercentOfOneCore: cpuPercent,
+      loadAverage: os.loadavg().map((l) => round(l, 2)),
       firstFailures: [...new Set(run.failures)].slice(0, 5),
     };
     printTable(`bench:auth (${options.users} users, concurrency ${options.concurrency})`, [
@@ -111,6 +129,8 @@ export async function runAuthBench(options: AuthBenchOptions) {
       ['whole flow p50 / p99', `${total.p50} / ${total.p99} ms`],
       ['peak RSS worker / API', `${result.workerPeakRssMb} / ${result.apiPeakRssMb} MB`],
       ['peak RSS Temporal server', `${result.temporalPeakRssMb} MB`],
+      ['CPU % of a core (worker/API/Temporal/PG/bench+sandbox)', Object.values(cpuPercent).join(' / ')],
+      ['load average (1/5/15 min)', result.loadAverage.join(' ')],
     ]);
     for (const failure of result.firstFailures) log(`failure: ${failure}`);
     printJson('auth', result);
