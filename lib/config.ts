@@ -157,6 +157,11 @@ export function loadTemporalConfig(env: NodeJS.ProcessEnv = process.env): Tempor
   );
 }
 
+/** The API keys alone, for `npm start`, which needs one before the rest of the configuration exists. */
+export function loadApiKeys(env: NodeJS.ProcessEnv = process.env): ApiKey[] {
+  return parseEnv(schema.pick({ API_KEYS: true }), env).API_KEYS;
+}
+
 /** The Feishu app credentials, which every process that talks to Feishu needs. */
 export function requireFeishuApp(config: Config): { appId: string; appSecret: string } {
   if (!config.FEISHU_APP_ID || !config.FEISHU_APP_SECRET) {

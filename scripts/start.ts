@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { migrate } from '../db/migrate';
-import { loadConfig, type Config } from '../lib/config';
+import { loadApiKeys, loadConfig, type Config } from '../lib/config';
 import { assertDatabaseReachable, createDb } from '../lib/db';
 import { connectTemporal } from '../lib/temporal';
 import { step } from './stack/progress';
@@ -17,6 +17,18 @@ const API_PORT = Number(process.env.PORT ?? 3000);
 const SANDBOX_PORT = Number(process.env.SANDBOX_PORT ?? 3100);
 const TEMPORAL_PORT = 7233;
 const TEMPORAL_UI_PORT = 8233;
+
+/**
+ * The dev server's Web UI has no sign-in, so it cannot send the codec server a bearer key: the
+ * key goes into the endpoint path instead (api/routes/codec.ts). Local only: the UI listens on
+ * 127.0.0.1 and the key is the generated development one.
+ */
+function uiCodecEndpoint(env: NodeJS.ProcessEnv): string {
+  const keys = loadApiKeys(env);
+  const key = keys.find((k) => k.role === 'status') ?? keys[0];
+  const base = `${env.PUBLIC_BASE_URL}/codec`;
+  return key ? `${base}/${encodeURIComponent(key.secret)}` : base;
+}
 
 /** Fails with one line naming the variable when an external PostgreSQL or Temporal is unreachable. */
 async function assertReachable(config: Config): Promise<void> {
@@ -43,6 +55,7 @@ async function main(): Promise<void> {
   loadLocalEnv(root);
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(API_PORT) };
   env.PUBLIC_BASE_URL ??= `http://localhost:${API_PORT}`;
+  env.CODEC_CORS_ORIGINS ??= `http://localhost:${TEMPORAL_UI_PORT},http://127.0.0.1:${TEMPORAL_UI_PORT}`;
 
   if (!env.DATABASE_URL) {
     const pg = await ensureLocalPostgres('feishu_user_auth');
@@ -57,6 +70,7 @@ async function main(): Promise<void> {
       dbFile: path.join(root, '.data', 'temporal', 'dev.db'),
       logFile: path.join(root, '.data', 'temporal', 'server.log'),
       namespace: env.TEMPORAL_NAMESPACE ?? 'default',
+      codecEndpoint: uiCodecEndpoint(env),
     });
     env.TEMPORAL_ADDRESS = server.address;
     cleanups.push(() => server.stop());
