@@ -98,12 +98,12 @@ export class GrantService {
     }
   }
 
-  /** Asks the grant's single writer for a token valid for minValidSeconds; concurrent callers queue behind one refresh. */
-  async ensureFresh(openId: string, minValidSeconds: number): Promise<TokenMeta | undefined> {
+  /** Asks the grant's single writer for a token valid until validUntil; concurrent callers queue behind one refresh. */
+  async ensureFresh(openId: string, validUntil: number): Promise<TokenMeta | undefined> {
     try {
       return await this.client.workflow
         .getHandle(this.workflowId(openId))
-        .executeUpdate(ensureFreshToken, { args: [{ minValidSeconds }] });
+        .executeUpdate(ensureFreshToken, { args: [{ validUntil }] });
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError || err instanceof WorkflowNotFoundError) return undefined;
       throw err;

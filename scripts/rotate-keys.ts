@@ -1,4 +1,4 @@
-import { loadConfig } from '../lib/config';
+import { loadConfig, requireFeishuApp } from '../lib/config';
 import { createDb } from '../lib/db';
 import { runMain } from '../lib/main-guard';
 import { reencryptGrants } from '../lib/store/key-rotation';
@@ -14,7 +14,8 @@ runMain('keys:rotate', async () => {
   await sodiumReady();
   const db = createDb(config.DATABASE_URL, 2);
   try {
-    const result = await reencryptGrants(db, new TokenCipher(config.TOKEN_ENCRYPTION_KEYS));
+    const { appId } = requireFeishuApp(config);
+    const result = await reencryptGrants(db, new TokenCipher(config.TOKEN_ENCRYPTION_KEYS), appId);
     process.stdout.write(
       `re-encrypted ${result.rotated} grant(s) under key "${result.activeKeyId}"; ` +
         `${result.skipped} changed meanwhile and were already sealed with the active key\n`,

@@ -217,9 +217,10 @@ export async function grantWorkflow(input: GrantWorkflowInput): Promise<GrantSta
 
   setHandler(
     ensureFreshToken,
-    ({ minValidSeconds }) =>
+    ({ validUntil }) =>
       lock.run(async () => {
-        if (state.token && state.token.accessExpiresAt - Date.now() < minValidSeconds * 1000) await refresh();
+        // An absolute instant from the caller's clock: workflow time lags real time by a task's age.
+        if (state.token && state.token.accessExpiresAt < validUntil) await refresh();
         if (!state.token || state.status !== 'authorized') {
           throw ApplicationFailure.nonRetryable(
             `the grant is ${state.status}`,

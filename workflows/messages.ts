@@ -23,7 +23,7 @@ export const cancelAttempt = defineSignal<[{ attemptId: string }]>('cancelAttemp
 /** Revoke the grant: tokens deleted, loop ended. */
 export const revoke = defineUpdate<GrantState, [{ source: 'api' | 'card' }]>('revoke');
 
-/** Make sure the access token stays valid for at least minValidSeconds; refreshes when it would not. */
-export const ensureFreshToken = defineUpdate<TokenMeta, [{ minValidSeconds: number }]>('ensureFreshToken');
+/** Make sure the access token stays valid until validUntil (epoch ms); refreshes when it would not. */
+export const ensureFreshToken = defineUpdate<TokenMeta, [{ validUntil: number }]>('ensureFreshToken');
 
 export const grantState = defineQuery<GrantState>('state');

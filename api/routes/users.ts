@@ -53,7 +53,7 @@ export function userRoutes({
     assertLive(grant);
     if (!grant.access_expires_at || grant.access_expires_at.getTime() - Date.now() < marginMs) {
       // Refreshing is the workflow's job: it is the grant's only writer, so rotations never race.
-      await grants.ensureFresh(openId, accessTokenMarginSeconds);
+      await grants.ensureFresh(openId, Date.now() + marginMs);
       grant = await getGrant(db, grants.appId, openId);
       assertLive(grant);
       if (grant.access_expires_at!.getTime() <= Date.now()) {

@@ -13,12 +13,13 @@ interface SealedRow {
 const BATCH = 200;
 
 /**
- * Re-seals tokens still under an older key. Each row is rewritten only if its token_version is
+ * Re-seals one app's tokens still under an older key. Each row is rewritten only if its token_version is
  * the one read, so a refresh that lands meanwhile (already sealed with the active key) wins.
  */
 export async function reencryptGrants(
   db: Db,
   cipher: TokenCipher,
+  appId: string,
 ): Promise<{ rotated: number; skipped: number; activeKeyId: string }> {
   const activeKeyId = cipher.activeKeyId;
   let rotated = 0;
@@ -27,10 +28,10 @@ export async function reencryptGrants(
   for (;;) {
     const { rows } = await db.query<SealedRow>(
       `SELECT app_id, open_id, key_id, token_version, access_token_ct, refresh_token_ct FROM grants
-        WHERE key_id IS NOT NULL AND key_id <> $1 AND access_token_ct IS NOT NULL
+        WHERE app_id = $5 AND key_id IS NOT NULL AND key_id <> $1 AND access_token_ct IS NOT NULL
           AND (app_id, open_id) > ($2, $3)
         ORDER BY app_id, open_id LIMIT $4`,
-      [activeKeyId, after.app, after.open, BATCH],
+      [activeKeyId, after.app, after.open, BATCH, appId],
     );
     if (rows.length === 0) break;
     for (const row of rows) {

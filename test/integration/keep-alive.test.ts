@@ -136,7 +136,7 @@ describe('token lifecycle: keep-alive, terminal errors, revocation, rotation', (
     await authorize(stack, openId);
     const [oldKey] = stack.config.TOKEN_ENCRYPTION_KEYS;
     const ring = [{ id: 'k2', key: new Uint8Array(32).fill(7) }, oldKey!];
-    const result = await reencryptGrants(stack.db, new TokenCipher(ring));
+    const result = await reencryptGrants(stack.db, new TokenCipher(ring), stack.appId);
     expect(result.rotated).toBeGreaterThanOrEqual(1);
     // Services run with the new ring (new key first, old key kept) before the rotation starts.
     const { rows } = await stack.db.query<{ open_id: string; key_id: string; access_token_ct: Buffer }>(
