@@ -117,7 +117,8 @@ export async function grantWorkflow(input: GrantWorkflowInput): Promise<GrantSta
       reuseMessageId: req.reuseMessageId,
     });
     state.attempt.messageId = messageId;
-    if (state.status !== 'authorized') publishStatus('pending');
+    // A live grant, or one waiting for re-authorization, keeps its status while the card is out.
+    if (state.status !== 'authorized' && state.status !== 'needs_reauth') publishStatus('pending');
   }
 
   function respond(reused: boolean): AuthorizationResponse {
@@ -242,10 +243,10 @@ export async function grantWorkflow(input: GrantWorkflowInput): Promise<GrantSta
     const outcome = attempt.outcome!;
     const sessionStatus = outcome.kind;
     const reason = outcome.kind === 'failed' ? outcome.reason : undefined;
-    // A failed re-authorization leaves a live grant (or one needing re-auth) as it was.
+    // An attempt that did not authorize leaves a live, revoked or re-auth-waiting grant as it was.
     const grantUnaffected =
       outcome.kind !== 'authorized' &&
-      (!!state.token || state.status === 'needs_reauth' || outcome.kind === 'superseded');
+      (!!state.token || revoked || state.status === 'needs_reauth' || outcome.kind === 'superseded');
     const grantStatus = grantUnaffected || sessionStatus === 'superseded' ? undefined : sessionStatus;
     await feishu.settleAttempt({
       appId,

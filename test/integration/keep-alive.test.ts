@@ -77,6 +77,8 @@ describe('token lifecycle: keep-alive, terminal errors, revocation, rotation', (
         const token = await getToken(stack, openId);
         expect(token.status).toBe(410);
         expect(token.body.error?.code).toBe('needs_reauth');
+        // The grant keeps saying why while its re-authorize card is out.
+        expect((await stack.grants.state(openId))?.status).toBe('needs_reauth');
       } finally {
         stack.sandbox.updateApp(stack.appId, { refreshEnabled: true });
       }
