@@ -37,7 +37,11 @@ export interface SettleInput {
   grantStatus?: GrantStatus;
   reason?: string;
   errorCode?: number;
+  /** The attempt's card and the state to show on it. */
+  card?: { messageId: string; view: SettledView };
 }
+
+type SettledView = Exclude<CardView, { state: 'pending' }>;
 
 export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: ActivityDeps) {
   function pendingView(row: SessionRow, notice?: 'reauth' | 'renewal'): CardView {
@@ -64,6 +68,14 @@ export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: A
         codeChallenge: codeChallengeFor(verifier),
       }),
     };
+  }
+
+  async function patch(messageId: string, view: SettledView): Promise<void> {
+    try {
+      await feishu.patchCard(messageId, buildCard(view));
+    } catch (err) {
+      throw toActivityFailure(err);
+    }
   }
 
   async function deliver(row: SessionRow, card: object, reuseMessageId: string | undefined): Promise<string> {
@@ -124,7 +136,10 @@ export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: A
       }
     },
 
-    /** Records how an attempt ended (session row, grant status, metrics). Idempotent. */
+    /**
+     * Records how an attempt ended (session row, grant status, metrics), then shows it on the
+     * card. Idempotent, so a retry after a failed PATCH records nothing twice.
+     */
     async settleAttempt(input: SettleInput): Promise<void> {
       const before = await getSession(db, input.attemptId);
       await settleSession(db, input.attemptId, {
@@ -140,18 +155,12 @@ export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: A
         if (input.sessionStatus === 'authorized') authSuccessTotal.inc();
         else authFailureTotal.inc({ reason: input.reason ?? input.sessionStatus });
       }
+      if (input.card) await patch(input.card.messageId, input.card.view);
     },
 
     /** Shows a settled state on the attempt's card, in place. */
-    async updateCard(input: {
-      messageId: string;
-      view: Exclude<CardView, { state: 'pending' }>;
-    }): Promise<void> {
-      try {
-        await feishu.patchCard(input.messageId, buildCard(input.view));
-      } catch (err) {
-        throw toActivityFailure(err);
-      }
+    async updateCard(input: { messageId: string; view: SettledView }): Promise<void> {
+      await patch(input.messageId, input.view);
     },
   };
 }

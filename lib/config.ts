@@ -118,7 +118,10 @@ const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   AUTH_EXPIRY_SECONDS: z.coerce.number().int().min(1).max(86_400).default(600),
-  REFRESH_RATE_PER_SECOND: z.coerce.number().positive().max(50).default(15),
+  // Feishu allows 1000 token calls a minute per app (16.6/s sustained), shared with code exchanges.
+  REFRESH_RATE_PER_SECOND: z.coerce.number().positive().max(16).default(15),
+  // Sleeping grants wake at most a few times a day: a small cache keeps 10,000 of them in < 1 GB.
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(1).default(500),
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   WORKER_SDK_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
 });

@@ -38,6 +38,7 @@ runMain('worker', async () => {
     deps,
     dataConverter: grantDataConverter(config.PAYLOAD_CODEC_KEYS),
     refreshesPerSecond: config.REFRESH_RATE_PER_SECOND,
+    maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
   });
   const metrics = await serveMetrics(config.WORKER_METRICS_PORT);
   logger.info(

@@ -32,6 +32,8 @@ export interface GrantWorkerOptions {
   dataConverter: DataConverter;
   /** Token-endpoint budget for refreshes (Feishu: 50/s and 1000/min per app, shared with code exchanges). */
   refreshesPerSecond: number;
+  /** Workflows kept in memory between tasks; the rest are replayed from history when they wake. */
+  maxCachedWorkflows?: number;
   /** A prebuilt bundle from bundleGrantWorkflows (tests, production images); bundled from source when omitted. */
   workflowBundle?: WorkflowBundleWithSourceMap;
 }
@@ -52,6 +54,7 @@ export async function createGrantWorkers(options: GrantWorkerOptions): Promise<W
     ...workflowSource,
     dataConverter: options.dataConverter,
     activities,
+    maxCachedWorkflows: options.maxCachedWorkflows,
   });
   const refresh = await Worker.create({
     connection: options.connection,

@@ -5,6 +5,7 @@ import {
   continueAsNew,
   log,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -51,6 +52,15 @@ interface CarriedGrant {
   grantMessageId?: string;
   renewalAsked: boolean;
 }
+
+/**
+ * The code exchange runs as a local activity: the browser waits on it, and skipping the server
+ * round trips of a scheduled activity keeps the redirect page fast.
+ */
+const exchange = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 6 },
+});
 
 const feishu = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
@@ -185,7 +195,7 @@ export async function grantWorkflow(input: GrantWorkflowInput): Promise<GrantSta
           attempt.outcome = { kind: 'denied' };
           return attempt.outcome;
         }
-        const result = await feishu.exchangeCode({ appId, openId, attemptId: attempt.id });
+        const result = await exchange.exchangeCode({ appId, openId, attemptId: attempt.id });
         if (result.token) state.token = result.token;
         if (!attempt.outcome) attempt.outcome = result.outcome;
         return attempt.outcome;
@@ -256,9 +266,10 @@ export async function grantWorkflow(input: GrantWorkflowInput): Promise<GrantSta
       grantStatus,
       reason,
       errorCode: outcome.kind === 'failed' ? outcome.errorCode : undefined,
+      card: attempt.messageId
+        ? { messageId: attempt.messageId, view: viewOf(attempt.id, outcome) }
+        : undefined,
     });
-    if (attempt.messageId)
-      await feishu.updateCard({ messageId: attempt.messageId, view: viewOf(attempt.id, outcome) });
     if (outcome.kind === 'authorized') {
       if (grantMessageId && grantMessageId !== attempt.messageId) {
         await feishu.updateCard({
