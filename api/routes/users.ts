@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import type { Db } from '../../lib/db';
-import { getGrant, setGrantStatus, type GrantRow } from '../../lib/store/grants';
+import { getGrant, getServableToken, setGrantStatus, type ServableToken } from '../../lib/store/grants';
 import { userHistory } from '../../lib/store/queries';
 import type { TokenCipher } from '../../lib/token-crypto';
 import { HttpError, parseInput } from '../errors';
@@ -23,7 +23,7 @@ export interface UserRoutesOptions {
   requireStatusRole: Middleware;
 }
 
-function assertLive(grant: GrantRow | undefined): asserts grant is GrantRow {
+function assertLive(grant: ServableToken | undefined): asserts grant is ServableToken {
   if (!grant || (!grant.access_token_ct && !GONE.has(grant.status))) {
     throw new HttpError(404, 'no_grant', 'this user has not authorized the app');
   }
@@ -49,12 +49,12 @@ export function userRoutes({
 
   router.get('/v1/users/:openId/token', requireTokenRole, async (ctx) => {
     const openId = parseInput(openIdParam, ctx.params.openId);
-    let grant = await getGrant(db, grants.appId, openId);
+    let grant = await getServableToken(db, grants.appId, openId);
     assertLive(grant);
     if (!grant.access_expires_at || grant.access_expires_at.getTime() - Date.now() < marginMs) {
       // Refreshing is the workflow's job: it is the grant's only writer, so rotations never race.
       await grants.ensureFresh(openId, Date.now() + marginMs);
-      grant = await getGrant(db, grants.appId, openId);
+      grant = await getServableToken(db, grants.appId, openId);
       assertLive(grant);
       if (grant.access_expires_at!.getTime() <= Date.now()) {
         throw new HttpError(

@@ -38,6 +38,26 @@ export interface Profile {
   avatarUrl?: string;
 }
 
+/** Just what serving an access token needs: the hot path reads no refresh token or profile. */
+export type ServableToken = Pick<
+  GrantRow,
+  'status' | 'reason' | 'key_id' | 'access_token_ct' | 'access_expires_at' | 'scopes'
+>;
+
+export async function getServableToken(
+  db: Db,
+  appId: string,
+  openId: string,
+): Promise<ServableToken | undefined> {
+  const { rows } = await db.query<ServableToken>({
+    name: 'servable-token',
+    text: `SELECT status, reason, key_id, access_token_ct, access_expires_at, scopes
+             FROM grants WHERE app_id = $1 AND open_id = $2`,
+    values: [appId, openId],
+  });
+  return rows[0];
+}
+
 export async function getGrant(db: Db, appId: string, openId: string): Promise<GrantRow | undefined> {
   const { rows } = await db.query<GrantRow>('SELECT * FROM grants WHERE app_id = $1 AND open_id = $2', [
     appId,
