@@ -7,9 +7,12 @@ import {
 } from '@temporalio/common';
 import { historyToJSON, payloadToJSON } from '@temporalio/common/lib/proto-utils.js';
 import type { temporal } from '@temporalio/proto';
+import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failureConverterPath } from '../../lib/data-converter';
+import { findOrBuildTemporalCli } from '../../scripts/stack/temporal-cli';
 import { mapHistoryPayloads, type JSONPayload, type JsonPath } from '../../lib/history-payloads';
 import { grantWorkflowId } from '../../workflows/task-queues';
 import { eventually } from '../helpers/cards';
@@ -20,8 +23,15 @@ const UI_ORIGIN = 'http://localhost:8233';
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const unb64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
 
-/** Search attributes are plaintext by design (documented); everything else must be encrypted. */
 const isSearchAttribute = (path: JsonPath) => path.includes('searchAttributes');
+
+/**
+ * Plaintext by design: search attributes (documented), and the bookkeeping Temporal's core writes
+ * into a local activity's marker itself (sequence, activity type, times), which no codec sees.
+ * Everything else must be encrypted.
+ */
+const plaintextByDesign = (path: JsonPath) =>
+  isSearchAttribute(path) || (path.includes('markerRecordedEventAttributes') && path.includes('data'));
 
 async function payloadsOf(history: unknown) {
   const found: { payload: JSONPayload; path: JsonPath }[] = [];
@@ -76,15 +86,16 @@ describe('payload codec and Web UI search, through the real dev server', () => {
     const payloads = await payloadsOf(JSON.parse(rawHistory));
     const others = payloads.filter((p) => !isSearchAttribute(p.path));
     expect(others.length).toBeGreaterThan(5);
-    for (const { payload } of others) {
-      expect(unb64(payload.metadata![METADATA_ENCODING_KEY]!)).toBe('binary/encrypted');
+    for (const { payload, path } of others) {
+      if (!plaintextByDesign(path))
+        expect(unb64(payload.metadata![METADATA_ENCODING_KEY]!), path.join('.')).toBe('binary/encrypted');
       expect(Buffer.from(payload.data ?? '', 'base64').toString('latin1')).not.toContain(openId);
     }
   });
 
   it('decodes the stored history through the codec server', async () => {
     const encrypted = (await payloadsOf(JSON.parse(rawHistory)))
-      .filter((p) => !isSearchAttribute(p.path))
+      .filter((p) => !plaintextByDesign(p.path))
       .map((p) => p.payload);
     const res = await codec('decode', encrypted, {
       authorization: `Bearer ${STATUS_KEY}`,
@@ -103,6 +114,24 @@ describe('payload codec and Web UI search, through the real dev server', () => {
     // Decoded or not, tokens never enter history.
     const grant = stack.sandbox.state.grants().find((g) => g.openId === openId)!;
     for (const t of grant.accessTokens) expect(decoded.join('\n')).not.toContain(t.token);
+  });
+
+  it('lets the Temporal CLI show the history decoded (docs/operations.md)', async () => {
+    // Asynchronously: the CLI calls back into the codec server this process serves.
+    const { stdout: shown } = await promisify(execFile)(
+      await findOrBuildTemporalCli(),
+      [
+        ...['workflow', 'show', '--workflow-id', grantWorkflowId(stack.appId, openId), '--output', 'json'],
+        ...['--address', stack.config.TEMPORAL_ADDRESS, '--namespace', stack.config.TEMPORAL_NAMESPACE],
+        ...['--codec-endpoint', `${stack.apiUrl}/codec`, '--codec-auth', `Bearer ${STATUS_KEY}`],
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    const payloads = await payloadsOf(JSON.parse(shown));
+    const decoded = payloads
+      .filter((p) => !isSearchAttribute(p.path))
+      .map((p) => unb64(p.payload.data ?? ''));
+    expect(decoded.join('\n')).toContain(`"openId":"${openId}"`);
   });
 
   it('finds the grant by search attributes and shows its summary and current details', async () => {
