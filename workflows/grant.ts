@@ -92,13 +92,19 @@ export async function grantWorkflow(input: GrantWorkflowInput): Promise<GrantSta
 
   const pending = () => state.attempt !== undefined && state.attempt.outcome === undefined;
 
+  // What the search attributes say now: the start options set 'pending', and an unchanged value
+  // is not written again (each write is a command in history).
+  let published = { status: state.status, expiresAt: state.token?.accessExpiresAt };
+
   function publishStatus(status: GrantStatus): void {
     state.status = status;
-    const updates: SearchAttributeUpdatePair[] = [{ key: FeishuAuthStatus, value: status }];
-    if (state.token)
-      updates.push({ key: FeishuTokenExpiresAt, value: new Date(state.token.accessExpiresAt) });
-    upsertSearchAttributes(updates);
     setCurrentDetails(describeGrant(state));
+    const expiresAt = state.token?.accessExpiresAt;
+    if (published.status === status && published.expiresAt === expiresAt) return;
+    published = { status, expiresAt };
+    const updates: SearchAttributeUpdatePair[] = [{ key: FeishuAuthStatus, value: status }];
+    if (expiresAt !== undefined) updates.push({ key: FeishuTokenExpiresAt, value: new Date(expiresAt) });
+    upsertSearchAttributes(updates);
   }
 
   function covers(scopes: string[]): boolean {
