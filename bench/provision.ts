@@ -15,7 +15,7 @@ import { log, sleep } from './stats';
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const logDir = path.join(root, '.data', 'bench');
 
-/** Bench-only names, so benchmarks run beside `npm start` (7233) and `npm test` (17233). */
+/** Bench-only names, so benchmarks run beside `npm start` (7233) and `npm test` (a free port of its own). */
 export const BENCH_DATABASE = 'feishu_user_auth_bench';
 export const BENCH_TEMPORAL_PORT = 27233;
 export const BENCH_API_KEY = 'bench-token-key-0123456789abcdef';

@@ -17,7 +17,7 @@ import { ensureDevServer } from './stack/temporal-server';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = path.join(root, 'test', 'histories');
 
-/** Its own database and port, so recording runs beside `npm start` (7233) and `npm test` (17233). */
+/** Its own database and port, so recording runs beside `npm start` (7233) and `npm test` (a free port of its own). */
 const DATABASE = 'feishu_user_auth_histories';
 const TEMPORAL_PORT = 37233;
 
