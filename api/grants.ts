@@ -1,4 +1,5 @@
 import {
+  ApplicationFailure,
   WithStartWorkflowOperation,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
@@ -6,7 +7,7 @@ import {
 } from '@temporalio/client';
 import { FeishuAppId, FeishuAuthStatus, FeishuOpenId } from '../lib/search-attributes';
 import { normalizeScopes } from '../lib/feishu/oauth';
-import { grantWorkflow } from '../workflows/grant';
+import { CARD_NOT_SENT, grantWorkflow } from '../workflows/grant';
 import {
   cancelAttempt,
   deliverRedirect,
@@ -38,11 +39,14 @@ export class GrantService {
     return grantWorkflowId(this.appId, openId);
   }
 
-  /** Update-with-start: reuses the running grant workflow, or starts one. */
+  /**
+   * Update-with-start: reuses the running grant workflow, or starts one. When Feishu refuses the
+   * card, the answer says why instead of throwing.
+   */
   async request(
     openId: string,
     req: AuthorizationRequest & { reuseMessageId?: string },
-  ): Promise<AuthorizationResponse> {
+  ): Promise<AuthorizationResponse | { cardNotSent: string }> {
     const startWorkflowOperation = new WithStartWorkflowOperation(grantWorkflow, {
       workflowId: this.workflowId(openId),
       taskQueue: this.taskQueue,
@@ -56,10 +60,17 @@ export class GrantService {
         { key: FeishuAuthStatus, value: 'pending' },
       ],
     });
-    return this.client.workflow.executeUpdateWithStart(requestAuthorization, {
-      args: [{ ...req, scopes: normalizeScopes(req.scopes) }],
-      startWorkflowOperation,
-    });
+    try {
+      return await this.client.workflow.executeUpdateWithStart(requestAuthorization, {
+        args: [{ ...req, scopes: normalizeScopes(req.scopes) }],
+        startWorkflowOperation,
+      });
+    } catch (err) {
+      const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
+      if (cause instanceof ApplicationFailure && cause.type === CARD_NOT_SENT)
+        return { cardNotSent: cause.message };
+      throw err;
+    }
   }
 
   /**

@@ -1,4 +1,5 @@
 import {
+  ActivityFailure,
   ApplicationFailure,
   allHandlersFinished,
   condition,
@@ -30,6 +31,8 @@ import {
 import {
   DEFAULT_GRANT_SETTINGS,
   type AttemptOutcome,
+  type AttemptSummary,
+  type FailureReason,
   type AuthorizationRequest,
   type AuthorizationResponse,
   type GrantSettings,
@@ -78,6 +81,24 @@ function refreshActivitiesOn(taskQueue: string) {
 
 const FAILED_REFRESH_RETRY_MS = 10 * 60 * 1000;
 
+/** The failure type of an update whose card could not be sent; the API answers it with a 4xx. */
+export const CARD_NOT_SENT = 'CardNotSent';
+
+/** Why sending a card failed, from the activity failure's Feishu error kind and code. */
+function cardFailure(err: unknown): { reason: FailureReason; errorCode?: number } {
+  const cause = err instanceof ActivityFailure ? err.cause : undefined;
+  if (!(cause instanceof ApplicationFailure)) return { reason: 'internal' };
+  const errorCode = (cause.details?.[0] as { code?: number } | undefined)?.code;
+  const reasons: Record<string, FailureReason> = {
+    'Feishu.transient': 'feishu_unavailable',
+    'Feishu.rate_limited': 'feishu_unavailable',
+    'Feishu.config_error': 'config_error',
+    'Feishu.user_not_allowed': 'user_not_allowed',
+    'Feishu.invalid_request': 'invalid_request',
+  };
+  return { reason: reasons[cause.type ?? ''] ?? 'internal', errorCode };
+}
+
 /** The grant's whole life for one (app, user): attempts, refreshes, revocation. */
 export async function grantWorkflow(input: GrantWorkflowInput): Promise<GrantState> {
   const settings: GrantSettings = { ...DEFAULT_GRANT_SETTINGS, ...input.settings };
@@ -120,19 +141,32 @@ export async function grantWorkflow(input: GrantWorkflowInput): Promise<GrantSta
     const attemptId = `a-${uuid4()}`;
     const expiresAt = Date.now() + (req.expiresInSeconds ?? settings.attemptExpirySeconds) * 1000;
     const scopes = [...new Set(req.scopes)].sort();
-    state.attempt = { id: attemptId, scopes, expiresAt };
-    const { messageId } = await feishu.startAttempt({
-      appId,
-      openId,
-      workflowId: workflowInfo().workflowId,
-      attemptId,
-      scopes,
-      expiresAt,
-      locale: req.locale ?? 'zh_cn',
-      notice,
-      reuseMessageId: req.reuseMessageId,
-    });
-    state.attempt.messageId = messageId;
+    const attempt: AttemptSummary = { id: attemptId, scopes, expiresAt };
+    state.attempt = attempt;
+    try {
+      const { messageId } = await feishu.startAttempt({
+        appId,
+        openId,
+        workflowId: workflowInfo().workflowId,
+        attemptId,
+        scopes,
+        expiresAt,
+        locale: req.locale ?? 'zh_cn',
+        notice,
+        reuseMessageId: req.reuseMessageId,
+      });
+      attempt.messageId = messageId;
+    } catch (err) {
+      // No card reached the user: the attempt ends here, and the caller learns why.
+      const failure = cardFailure(err);
+      attempt.outcome = { kind: 'failed', ...failure };
+      await settle();
+      throw ApplicationFailure.nonRetryable(
+        `the authorization card could not be sent (${failure.reason}${failure.errorCode ? `, Feishu code ${failure.errorCode}` : ''})`,
+        CARD_NOT_SENT,
+        failure,
+      );
+    }
     // A live grant, or one waiting for re-authorization, keeps its status while the card is out.
     if (state.status !== 'authorized' && state.status !== 'needs_reauth') publishStatus('pending');
   }
@@ -162,7 +196,10 @@ export async function grantWorkflow(input: GrantWorkflowInput): Promise<GrantSta
       state.token = undefined;
       state.reason = result.reason;
       publishStatus('needs_reauth');
-      await startAttempt({ scopes: state.attempt?.scopes ?? [], source: 'reauth' }, 'reauth');
+      // The grant is needs_reauth whether or not the card gets through; the API already says so.
+      await startAttempt({ scopes: state.attempt?.scopes ?? [], source: 'reauth' }, 'reauth').catch(
+        (err: unknown) => log.warn('the re-authorize card could not be sent', { error: String(err) }),
+      );
     }
   }
 
@@ -357,7 +394,9 @@ export async function grantWorkflow(input: GrantWorkflowInput): Promise<GrantSta
           token.authorizedAt + (settings.grantMaxAgeSeconds - settings.renewNoticeSeconds) * 1000;
         if (!renewalAsked && Date.now() >= renewAt) {
           renewalAsked = true;
-          await startAttempt({ scopes: token.scopes, source: 'renewal' }, 'renewal');
+          await startAttempt({ scopes: token.scopes, source: 'renewal' }, 'renewal').catch((err: unknown) =>
+            log.warn('the renewal card could not be sent', { error: String(err) }),
+          );
           return;
         }
         try {

@@ -79,6 +79,9 @@ export function authorizationRoutes(db: Db, grants: GrantService, requireStatusR
       locale: body.locale,
       source: 'api',
     });
+    if ('cardNotSent' in response) {
+      throw new HttpError(422, 'card_not_sent', response.cardNotSent);
+    }
     let attempt = response.attemptId ? await getSession(db, response.attemptId) : undefined;
     if (attempt && wait > 0 && response.status === 'pending')
       attempt = await waitUntilSettled(db, attempt.id, wait);

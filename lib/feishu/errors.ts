@@ -50,6 +50,7 @@ const BY_CODE: Record<number, FeishuErrorKind> = {
   99991668: 'needs_reauth',
   99991672: 'config_error',
   99991677: 'transient',
+  230013: 'user_not_allowed', // the user is outside the bot's availability
   230001: 'card_not_updatable',
   230002: 'card_not_updatable',
   230020: 'rate_limited',

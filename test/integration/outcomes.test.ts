@@ -118,4 +118,16 @@ describe('authorization outcomes', () => {
       await expiring.close();
     }
   });
+
+  it('a user the bot cannot message gets a 422 with the reason, and the attempt is recorded as failed', async () => {
+    const stranger = 'ou_00000000000000000000000000000000';
+    const res = await requestAuthorization(stack, { open_id: stranger });
+    expect(res.status).toBe(422);
+    expect(JSON.stringify(res.body)).toMatch(/card_not_sent.*user_not_allowed.*230013/);
+    const latest = await status(stack, stranger);
+    expect(latest.status).toBe('failed');
+    expect(latest.attempt.reason).toBe('user_not_allowed');
+    // A second request is a new attempt, not a re-use of a card that never existed.
+    expect((await requestAuthorization(stack, { open_id: stranger })).status).toBe(422);
+  });
 });
