@@ -10,7 +10,7 @@ import {
   settleSession,
   type SessionRow,
 } from '../lib/store/sessions';
-import { setGrantStatus } from '../lib/store/grants';
+import { markGrantPending, setGrantStatus } from '../lib/store/grants';
 import type { GrantStatus, Locale } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { toActivityFailure } from './feishu-failure';
@@ -120,6 +120,7 @@ export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: A
         throw toActivityFailure(err);
       }
       await setSessionMessage(db, row.id, messageId);
+      await markGrantPending(db, input.appId, input.openId);
       authSessionTotal.inc();
       return { messageId };
     },
@@ -148,7 +149,10 @@ export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: A
         reason: input.reason,
       });
       if (input.grantStatus) {
-        await setGrantStatus(db, input.appId, input.openId, input.grantStatus, input.reason ?? null);
+        // An attempt that did not authorize leaves no tokens behind for anyone to serve.
+        await setGrantStatus(db, input.appId, input.openId, input.grantStatus, input.reason ?? null, {
+          dropTokens: input.grantStatus !== 'authorized',
+        });
       }
       if (before && !before.settled_at) {
         authSessionDuration.observe((Date.now() - before.created_at.getTime()) / 1000);

@@ -1,10 +1,12 @@
 import { FeishuApiError, isRetryable } from '../lib/feishu/errors';
 import type { UserProfile } from '../lib/feishu/gateway';
-import { saveAuthorizedGrant } from '../lib/store/grants';
-import { getSession } from '../lib/store/sessions';
+import { inTransaction } from '../lib/db';
+import { getGrant, saveAuthorizedGrant } from '../lib/store/grants';
+import { getSession, markCodeSpent } from '../lib/store/sessions';
 import type { AttemptOutcome, TokenMeta } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { failureReasonFor, toActivityFailure } from './feishu-failure';
+import { tokenMetaOf } from './refresh';
 import { sealTokens } from './seal-tokens';
 
 export interface ExchangeResult {
@@ -31,6 +33,14 @@ export function exchangeActivities({ db, cipher, feishu, redirectUri, logger }: 
     }
   }
 
+  /** A re-run after the grant was stored (the worker died before the workflow heard): report it. */
+  async function alreadyExchanged(appId: string, openId: string): Promise<ExchangeResult> {
+    const grant = await getGrant(db, appId, openId);
+    if (grant?.status !== 'authorized') return { outcome: { kind: 'failed', reason: 'invalid_code' } };
+    const token = tokenMetaOf(grant);
+    return { outcome: { kind: 'authorized', userName: token.userName, scopes: token.scopes }, token };
+  }
+
   return {
     /**
      * Code → tokens → user_info → identity check → sealed tokens in PostgreSQL. Returns only
@@ -38,6 +48,7 @@ export function exchangeActivities({ db, cipher, feishu, redirectUri, logger }: 
      */
     async exchangeCode(input: { appId: string; openId: string; attemptId: string }): Promise<ExchangeResult> {
       const row = await getSession(db, input.attemptId);
+      if (row?.code_spent_at) return alreadyExchanged(input.appId, input.openId);
       if (!row?.code_ct || !row.code_key_id || !row.verifier_ct) {
         return { outcome: { kind: 'failed', reason: 'invalid_code' } };
       }
@@ -54,7 +65,7 @@ export function exchangeActivities({ db, cipher, feishu, redirectUri, logger }: 
       } catch (err) {
         if (err instanceof FeishuApiError && !isRetryable(err.kind)) {
           logger.warn(
-            { attemptId: input.attemptId, code: err.code, kind: err.kind },
+            { attemptId: input.attemptId, feishuCode: err.code, kind: err.kind },
             'code exchange refused',
           );
           return { outcome: { kind: 'failed', reason: failureReasonFor(err), errorCode: err.code } };
@@ -81,7 +92,11 @@ export function exchangeActivities({ db, cipher, feishu, redirectUri, logger }: 
       }
 
       const sealed = sealTokens(cipher, input.appId, input.openId, tokens);
-      const tokenVersion = await saveAuthorizedGrant(db, input.appId, input.openId, sealed, profile);
+      const tokenVersion = await inTransaction(db, async (tx) => {
+        const version = await saveAuthorizedGrant(tx, input.appId, input.openId, sealed, profile);
+        await markCodeSpent(tx, input.attemptId);
+        return version;
+      });
       return {
         outcome: { kind: 'authorized', userName: profile.name, scopes: tokens.scopes },
         token: {

@@ -99,14 +99,19 @@ export function refreshActivities({ db, cipher, feishu, logger }: ActivityDeps) 
           return giveUp(appId, openId, `feishu_${err.code}`, err.code);
         }
         logger.error(
-          { appId, code: err.code, kind: err.kind },
+          { appId, feishuCode: err.code, kind: err.kind },
           'refresh refused for a reason retrying cannot fix',
         );
         tokenRefreshTotal.inc({ result: 'transient_error' });
         throw toActivityFailure(err);
       }
 
-      const sealed = sealTokens(cipher, appId, openId, tokens);
+      // Feishu rotates the refresh token on every refresh; should an answer lack one, the current
+      // one is re-sealed with the new key id rather than left under a key id it no longer matches.
+      const sealed = sealTokens(cipher, appId, openId, {
+        ...tokens,
+        refreshToken: tokens.refreshToken ?? refreshToken,
+      });
       const version = await saveRotatedTokens(db, appId, openId, expectedVersion, sealed);
       if (version === undefined) throw new Error('the grant changed during its refresh');
       await recordGrantEvent(db, { appId, openId, kind: 'refresh', outcome: 'success' });

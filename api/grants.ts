@@ -26,6 +26,9 @@ import type {
   TokenMeta,
 } from '../workflows/types';
 
+/** How long a token request waits for a refresh before answering 503. */
+const FRESH_TOKEN_WAIT_MS = 10_000;
+
 /** The API's side of the grant workflows: every Temporal call the API makes goes through here. */
 export class GrantService {
   constructor(
@@ -111,11 +114,16 @@ export class GrantService {
 
   /** Asks the grant's single writer for a token valid until validUntil; concurrent callers queue behind one refresh. */
   async ensureFresh(openId: string, validUntil: number): Promise<TokenMeta | undefined> {
+    const signal = AbortSignal.timeout(FRESH_TOKEN_WAIT_MS);
     try {
-      return await this.client.workflow
-        .getHandle(this.workflowId(openId))
-        .executeUpdate(ensureFreshToken, { args: [{ validUntil }] });
+      return await this.client.withAbortSignal(signal, () =>
+        this.client.workflow
+          .getHandle(this.workflowId(openId))
+          .executeUpdate(ensureFreshToken, { args: [{ validUntil }] }),
+      );
     } catch (err) {
+      // Still refreshing (Feishu retrying): the caller gets a 503 now rather than a hung request.
+      if (signal.aborted) return undefined;
       if (err instanceof WorkflowUpdateFailedError || err instanceof WorkflowNotFoundError) return undefined;
       throw err;
     }

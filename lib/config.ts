@@ -144,6 +144,15 @@ function parseEnv<S extends z.ZodType>(shape: S, env: NodeJS.ProcessEnv): z.outp
 /** Reads and validates the environment contract of product.md; throws one ConfigError naming every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const config = parseEnv(schema, env);
+  if (
+    config.FEISHU_CALLBACK_MODE === 'http' &&
+    (!config.FEISHU_ENCRYPT_KEY || !config.FEISHU_VERIFICATION_TOKEN)
+  ) {
+    // Without them anyone could post a forged card callback (and revoke any user).
+    throw new ConfigError(
+      'invalid configuration: FEISHU_ENCRYPT_KEY and FEISHU_VERIFICATION_TOKEN are required when FEISHU_CALLBACK_MODE=http',
+    );
+  }
   if (Boolean(config.FEISHU_APP_ID) !== Boolean(config.FEISHU_APP_SECRET)) {
     throw new ConfigError('invalid configuration: FEISHU_APP_ID and FEISHU_APP_SECRET must be set together');
   }

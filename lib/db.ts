@@ -2,6 +2,9 @@ import pg from 'pg';
 
 export type Db = pg.Pool;
 
+/** A pool or a client inside a transaction: store functions take either. */
+export type Queryable = Pick<pg.PoolClient, 'query'>;
+
 export function createDb(databaseUrl: string, max = 10): Db {
   const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 5_000 });
   // An idle client losing its connection must not crash the process; the next query reconnects.

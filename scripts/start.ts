@@ -83,6 +83,9 @@ async function main(): Promise<void> {
     env.FEISHU_APP_SECRET = env.SANDBOX_APP_SECRET;
     env.FEISHU_DOMAIN = sandboxUrl;
     env.FEISHU_OAUTH_DOMAIN = sandboxUrl;
+    // The sandbox signs and encrypts HTTP callbacks exactly as Feishu does, with these.
+    env.FEISHU_ENCRYPT_KEY ??= env.SANDBOX_ENCRYPT_KEY;
+    env.FEISHU_VERIFICATION_TOKEN ??= env.SANDBOX_VERIFICATION_TOKEN;
   }
   const config = loadConfig(env);
   await assertReachable(config);

@@ -192,6 +192,7 @@ export async function grantWorkflow(input: GrantWorkflowInput): Promise<GrantSta
     } else if (result.kind === 'gone') {
       state.token = undefined;
       revoked = true;
+      publishStatus('revoked');
     } else {
       state.token = undefined;
       state.reason = result.reason;
@@ -238,9 +239,17 @@ export async function grantWorkflow(input: GrantWorkflowInput): Promise<GrantSta
           attempt.outcome = { kind: 'denied' };
           return attempt.outcome;
         }
-        const result = await exchange.exchangeCode({ appId, openId, attemptId: attempt.id });
+        let result;
+        try {
+          result = await exchange.exchangeCode({ appId, openId, attemptId: attempt.id });
+        } catch {
+          // Feishu stayed unavailable through every retry: say so now, with a Retry button.
+          attempt.outcome ??= { kind: 'failed', reason: 'feishu_unavailable' };
+          return attempt.outcome;
+        }
         if (result.token) state.token = result.token;
-        if (!attempt.outcome) attempt.outcome = result.outcome;
+        // Tokens that were stored win over a Cancel that arrived during the exchange.
+        if (!attempt.outcome || result.outcome.kind === 'authorized') attempt.outcome = result.outcome;
         return attempt.outcome;
       }),
     {
@@ -343,9 +352,14 @@ export async function grantWorkflow(input: GrantWorkflowInput): Promise<GrantSta
 
   function nextWakeAt(token: TokenMeta): number {
     const renewAt = token.authorizedAt + (settings.grantMaxAgeSeconds - settings.renewNoticeSeconds) * 1000;
-    let refreshAt = token.refreshExpiresAt
-      ? token.refreshExpiresAt -
-        (settings.refreshLeadSeconds + Math.random() * settings.refreshJitterSeconds) * 1000
+    // Never sooner than half the refresh token's remaining life: a token that lives shorter than
+    // the lead must not turn the loop into back-to-back refreshes that burn the app's budget.
+    let refreshAt: number = token.refreshExpiresAt
+      ? Math.max(
+          token.refreshExpiresAt -
+            (settings.refreshLeadSeconds + Math.random() * settings.refreshJitterSeconds) * 1000,
+          Date.now() + (token.refreshExpiresAt - Date.now()) / 2,
+        )
       : token.accessExpiresAt;
     if (settings.refreshPolicy === 'eager') {
       refreshAt = Math.min(refreshAt, token.accessExpiresAt - settings.accessTokenMarginSeconds * 1000);

@@ -1,4 +1,4 @@
-import type { Db } from '../db';
+import type { Db, Queryable } from '../db';
 import type { GrantStatus } from '../../workflows/types';
 
 export interface GrantRow {
@@ -68,7 +68,7 @@ export async function getGrant(db: Db, appId: string, openId: string): Promise<G
 
 /** Stores a fresh authorization: new tokens, profile, authorized_at reset (the 365-day clock restarts). */
 export async function saveAuthorizedGrant(
-  db: Db,
+  db: Queryable,
   appId: string,
   openId: string,
   tokens: SealedTokens,
@@ -117,7 +117,7 @@ export async function saveRotatedTokens(
   tokens: SealedTokens,
 ): Promise<number | undefined> {
   const { rows } = await db.query<{ token_version: number }>(
-    `UPDATE grants SET key_id = $4, access_token_ct = $5, refresh_token_ct = COALESCE($6, refresh_token_ct),
+    `UPDATE grants SET key_id = $4, access_token_ct = $5, refresh_token_ct = $6,
             access_expires_at = $7, refresh_expires_at = COALESCE($8, refresh_expires_at), scopes = $9,
             status = 'authorized', reason = NULL, token_version = token_version + 1, updated_at = now()
       WHERE app_id = $1 AND open_id = $2 AND token_version = $3
@@ -152,6 +152,16 @@ export async function setGrantStatus(
        access_token_ct = CASE WHEN $5 THEN NULL ELSE grants.access_token_ct END,
        refresh_token_ct = CASE WHEN $5 THEN NULL ELSE grants.refresh_token_ct END`,
     [appId, openId, status, reason, dropTokens],
+  );
+}
+
+/** A new card is out: the grant reads pending, unless it is live or waiting for re-authorization. */
+export async function markGrantPending(db: Db, appId: string, openId: string): Promise<void> {
+  await db.query(
+    `INSERT INTO grants (app_id, open_id, status) VALUES ($1, $2, 'pending')
+     ON CONFLICT (app_id, open_id) DO UPDATE SET status = 'pending', reason = NULL, updated_at = now()
+       WHERE grants.status NOT IN ('authorized', 'needs_reauth')`,
+    [appId, openId],
   );
 }
 

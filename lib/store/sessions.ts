@@ -1,4 +1,4 @@
-import type { Db } from '../db';
+import type { Db, Queryable } from '../db';
 import type { GrantStatus, Locale } from '../../workflows/types';
 
 export interface SessionRow {
@@ -15,6 +15,7 @@ export interface SessionRow {
   verifier_ct: Buffer | null;
   code_ct: Buffer | null;
   code_key_id: string | null;
+  code_spent_at: Date | null;
   error_code: string | null;
   reason: string | null;
   created_at: Date;
@@ -94,7 +95,7 @@ export async function storeCodeOnce(
 ): Promise<boolean> {
   const { rowCount } = await db.query(
     `UPDATE user_auth_sessions SET code_ct = $2, code_key_id = $3
-      WHERE id = $1 AND status = 'pending' AND code_ct IS NULL`,
+      WHERE id = $1 AND status = 'pending' AND code_ct IS NULL AND code_spent_at IS NULL`,
     [id, code.box, code.keyId],
   );
   return rowCount === 1;
@@ -126,4 +127,12 @@ export async function listSessions(
     [appId, openId, limit],
   );
   return rows;
+}
+
+/** Marks the attempt's code as spent and forgets it; called in the transaction that stores the grant. */
+export async function markCodeSpent(db: Queryable, id: string): Promise<void> {
+  await db.query(
+    'UPDATE user_auth_sessions SET code_spent_at = now(), code_ct = NULL, code_key_id = NULL WHERE id = $1',
+    [id],
+  );
 }

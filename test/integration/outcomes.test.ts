@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashState } from '../../lib/feishu/oauth';
+import { exchangeActivities } from '../../activities/exchange';
+import { FeishuGateway } from '../../lib/feishu/gateway';
+import { createLogger } from '../../lib/logger';
 import { TokenCipher } from '../../lib/token-crypto';
 import { eventually } from '../helpers/cards';
 import { openRedirect, pendingCard, requestAuthorization, waitForCardTitle } from '../helpers/flows';
@@ -129,5 +132,78 @@ describe('authorization outcomes', () => {
     expect(latest.attempt.reason).toBe('user_not_allowed');
     // A second request is a new attempt, not a re-use of a card that never existed.
     expect((await requestAuthorization(stack, { open_id: stranger })).status).toBe(422);
+  });
+
+  it('after a denial, a new request reads pending while its card is out', async () => {
+    const openId = stack.sandbox.openIdOf(stack.appId, 6);
+    const { authorizeUrl } = await pendingCard(stack, openId);
+    await openRedirect(stack.sandbox.denyAuthorization(authorizeUrl));
+    await eventually('denied', async () =>
+      (await status(stack, openId)).status === 'denied' ? true : undefined,
+    );
+    const again = await requestAuthorization(stack, { open_id: openId });
+    expect(again.status).toBe(202);
+    expect(again.body.status).toBe('pending');
+    expect((await status(stack, openId)).status).toBe('pending');
+    const listed = (await (await stack.api('/v1/authorizations?status=pending&limit=500')).json()) as {
+      items: { open_id: string }[];
+    };
+    expect(listed.items.map((i) => i.open_id)).toContain(openId);
+  });
+
+  it('a Cancel pressed while the code exchange is in flight does not lose the stored grant', async () => {
+    const openId = stack.sandbox.openIdOf(stack.appId, 7);
+    const { messageId, authorizeUrl } = await pendingCard(stack, openId);
+    stack.sandbox.faults.set({ latencyMs: 1500, pathPrefix: '/oauth/v3/token' });
+    try {
+      const page = openRedirect(stack.sandbox.approveAuthorization(authorizeUrl, openId));
+      await eventually('the code to be delivered', async () => {
+        const { rows } = await stack.db.query<{ code_ct: Buffer | null }>(
+          'SELECT code_ct FROM user_auth_sessions WHERE message_id = $1',
+          [messageId],
+        );
+        return rows[0]?.code_ct ? true : undefined;
+      });
+      await stack.sandbox.clickCardButton(messageId, { action: 'cancel' }, openId);
+      expect((await page).outcome).toBe('authorized');
+    } finally {
+      stack.sandbox.faults.set({ latencyMs: 0, pathPrefix: undefined });
+    }
+    await waitForCardTitle(stack, messageId, '已授权');
+    expect((await status(stack, openId)).status).toBe('authorized');
+    expect((await stack.api(`/v1/users/${openId}/token`)).status).toBe(200);
+  });
+
+  it('an exchange re-run after the grant was stored (a worker that died) reports the grant, not a spent code', async () => {
+    const openId = stack.sandbox.openIdOf(stack.appId, 8);
+    const { messageId, authorizeUrl } = await pendingCard(stack, openId);
+    expect((await openRedirect(stack.sandbox.approveAuthorization(authorizeUrl, openId))).outcome).toBe(
+      'authorized',
+    );
+    const { rows } = await stack.db.query<{ id: string }>(
+      'SELECT id FROM user_auth_sessions WHERE message_id = $1',
+      [messageId],
+    );
+    const logger = createLogger('test', 'silent');
+    const { exchangeCode } = exchangeActivities({
+      db: stack.db,
+      cipher: new TokenCipher(stack.config.TOKEN_ENCRYPTION_KEYS),
+      feishu: new FeishuGateway(
+        {
+          appId: stack.appId,
+          appSecret: stack.config.FEISHU_APP_SECRET!,
+          domain: stack.sandbox.url,
+          oauthDomain: stack.sandbox.url,
+          tokenEndpoint: 'v3',
+        },
+        logger,
+      ),
+      redirectUri: `${stack.apiUrl}/oauth/callback`,
+      logger,
+    });
+    const exchangesBefore = stack.sandbox.state.tokenEvents().length;
+    const rerun = await exchangeCode({ appId: stack.appId, openId, attemptId: rows[0]!.id });
+    expect(rerun.outcome.kind).toBe('authorized');
+    expect(stack.sandbox.state.tokenEvents().length).toBe(exchangesBefore);
   });
 });

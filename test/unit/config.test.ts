@@ -37,4 +37,20 @@ describe('configuration', () => {
       'status',
     );
   });
+
+  it('refuses HTTP callback mode without the encrypt key and verification token', () => {
+    expect(() => loadConfig({ ...valid, FEISHU_CALLBACK_MODE: 'http' })).toThrow(
+      /FEISHU_ENCRYPT_KEY and FEISHU_VERIFICATION_TOKEN/,
+    );
+    expect(() => loadConfig({ ...valid, FEISHU_CALLBACK_MODE: 'http', FEISHU_ENCRYPT_KEY: 'k' })).toThrow(
+      ConfigError,
+    );
+    const ok = loadConfig({
+      ...valid,
+      FEISHU_CALLBACK_MODE: 'http',
+      FEISHU_ENCRYPT_KEY: 'k',
+      FEISHU_VERIFICATION_TOKEN: 't',
+    });
+    expect(ok.FEISHU_CALLBACK_MODE).toBe('http');
+  });
 });
