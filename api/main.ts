@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import { migrate } from '../db/migrate';
-import { loadConfig, requireFeishuApp } from '../lib/config';
+import { grantSettingsFrom, loadConfig, requireFeishuApp } from '../lib/config';
 import { assertDatabaseReachable, createDb } from '../lib/db';
 import { updateGrantGauges } from '../lib/grant-gauges';
 import { createLogger } from '../lib/logger';
@@ -23,9 +23,7 @@ runMain('api', async () => {
   await assertDatabaseReachable(db, config.DATABASE_URL);
   await migrate(config.DATABASE_URL);
   const temporal = await connectTemporal(config);
-  const grants = new GrantService(temporal, appId, config.TEMPORAL_TASK_QUEUE, {
-    attemptExpirySeconds: config.AUTH_EXPIRY_SECONDS,
-  });
+  const grants = new GrantService(temporal, appId, config.TEMPORAL_TASK_QUEUE, grantSettingsFrom(config));
   const { app, handlers } = createApp({
     config,
     db,
@@ -33,7 +31,7 @@ runMain('api', async () => {
     temporal,
     grants,
     logger,
-    accessTokenMarginSeconds: DEFAULT_GRANT_SETTINGS.accessTokenMarginSeconds,
+    accessTokenMarginSeconds: config.ACCESS_TOKEN_MARGIN_SECONDS,
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.PORT, () => resolve(s)).once('error', reject);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_GRANT_SETTINGS, type GrantSettings } from '../workflows/types';
 
 /** Raised when the environment does not satisfy the contract; its message names the variable. */
 export class ConfigError extends Error {
@@ -118,6 +119,14 @@ const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   AUTH_EXPIRY_SECONDS: z.coerce.number().int().min(1).max(86_400).default(600),
+  REFRESH_POLICY: z.enum(['keep_alive', 'eager']).default('keep_alive'),
+  REFRESH_LEAD_SECONDS: z.coerce.number().positive().default(DEFAULT_GRANT_SETTINGS.refreshLeadSeconds),
+  REFRESH_JITTER_SECONDS: z.coerce.number().min(0).default(DEFAULT_GRANT_SETTINGS.refreshJitterSeconds),
+  ACCESS_TOKEN_MARGIN_SECONDS: z.coerce
+    .number()
+    .min(0)
+    .default(DEFAULT_GRANT_SETTINGS.accessTokenMarginSeconds),
+  REFRESHES_PER_RUN: z.coerce.number().int().min(1).default(DEFAULT_GRANT_SETTINGS.refreshesPerRun),
   // Feishu allows 1000 token calls a minute per app (16.6/s sustained), shared with code exchanges.
   REFRESH_RATE_PER_SECOND: z.coerce.number().positive().max(16).default(15),
   // Sleeping grants wake at most a few times a day: a small cache keeps 10,000 of them in < 1 GB.
@@ -180,4 +189,16 @@ export function requireFeishuApp(config: Config): { appId: string; appSecret: st
     throw new ConfigError('invalid configuration: FEISHU_APP_ID and FEISHU_APP_SECRET are required');
   }
   return { appId: config.FEISHU_APP_ID, appSecret: config.FEISHU_APP_SECRET };
+}
+
+/** The grant workflow's tunables from the environment; a workflow keeps its own until it continues as new. */
+export function grantSettingsFrom(config: Config): Partial<GrantSettings> {
+  return {
+    attemptExpirySeconds: config.AUTH_EXPIRY_SECONDS,
+    refreshPolicy: config.REFRESH_POLICY,
+    refreshLeadSeconds: config.REFRESH_LEAD_SECONDS,
+    refreshJitterSeconds: config.REFRESH_JITTER_SECONDS,
+    accessTokenMarginSeconds: config.ACCESS_TOKEN_MARGIN_SECONDS,
+    refreshesPerRun: config.REFRESHES_PER_RUN,
+  };
 }
