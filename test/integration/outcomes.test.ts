@@ -185,7 +185,7 @@ describe('authorization outcomes', () => {
       [messageId],
     );
     const logger = createLogger('test', 'silent');
-    const { exchangeCode } = exchangeActivities({
+    const activities = exchangeActivities({
       db: stack.db,
       cipher: new TokenCipher(stack.config.TOKEN_ENCRYPTION_KEYS),
       feishu: new FeishuGateway(
@@ -202,7 +202,7 @@ describe('authorization outcomes', () => {
       logger,
     });
     const exchangesBefore = stack.sandbox.state.tokenEvents().length;
-    const rerun = await exchangeCode({ appId: stack.appId, openId, attemptId: rows[0]!.id });
+    const rerun = await activities.exchangeCode({ appId: stack.appId, openId, attemptId: rows[0]!.id });
     expect(rerun.outcome.kind).toBe('authorized');
     expect(stack.sandbox.state.tokenEvents().length).toBe(exchangesBefore);
   });
