@@ -1,6 +1,6 @@
 import type { Lifetimes, Sandbox } from '../sandbox';
+import { freePort } from '../scripts/stack/free-port';
 import {
-  freePort,
   newBenchApp,
   provisionInfra,
   serviceEnv,

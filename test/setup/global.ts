@@ -1,8 +1,8 @@
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { migrate } from '../../db/migrate';
+import { freePort } from '../../scripts/stack/free-port';
 import { dropDatabase, ensureLocalPostgres, listDatabases } from '../../scripts/stack/postgres';
 import { findOrBuildTemporalCli } from '../../scripts/stack/temporal-cli';
 import { ensureDevServer } from '../../scripts/stack/temporal-server';
@@ -15,17 +15,6 @@ declare module 'vitest' {
     databaseUrl: string;
     temporalAddress: string;
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 const isAlive = (pid: number) => {
