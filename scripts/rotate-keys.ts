@@ -7,7 +7,9 @@ import { TokenCipher, sodiumReady } from '../lib/token-crypto';
 /**
  * `npm run keys:rotate`: re-seals every stored token under the first key of
  * TOKEN_ENCRYPTION_KEYS while the service keeps running. Put the new key first in the ring
- * everywhere (keeping the old one after it), restart, run this, then drop the old key.
+ * everywhere (keeping the old one after it), restart, run this, then drop the old key once
+ * AUTH_EXPIRY_SECONDS have passed: pending authorization attempts keep their OAuth secrets sealed
+ * under the key that was active when they started.
  */
 runMain('keys:rotate', async () => {
   const config = loadConfig();

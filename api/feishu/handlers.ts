@@ -4,6 +4,7 @@ import type { Text } from '../../lib/i18n';
 import type { Logger } from '../../lib/logger';
 import { getSession } from '../../lib/store/sessions';
 import type { GrantService } from '../grants';
+import { revokeGrant } from '../revoke';
 
 /** What Feishu shows the clicking user at once; the card itself changes afterwards. */
 export interface CallbackAnswer {
@@ -72,9 +73,7 @@ export function createCallbackHandlers({
         case 'revoke':
           return {
             answer: toast('success', { zh_cn: '正在撤销授权', en_us: 'Revoking your authorization' }),
-            after: async () => {
-              await grants.revoke(openId, 'card');
-            },
+            after: () => revokeGrant(db, grants, openId, 'card'),
           };
         case 'retry': {
           const previous = await getSession(db, attemptId);

@@ -76,11 +76,17 @@ export function oauthCallbackRoutes(db: Db, cipher: TokenCipher, grants: GrantSe
         cipher.seal(code, { appId: row.app_id, openId: row.open_id, kind: 'oauth_code' }),
       );
     }
-    const outcome = await grants.deliverRedirect(
-      row.workflow_id,
-      { attemptId: row.id, denied },
-      `redirect-${stateHash.toString('hex')}`,
-    );
+    let outcome;
+    try {
+      outcome = await grants.deliverRedirect(
+        row.workflow_id,
+        { attemptId: row.id, denied },
+        `redirect-${stateHash.toString('hex')}`,
+      );
+    } catch {
+      // Temporal unreachable: the code is kept, and reloading this page delivers it once it is back.
+      return render({ kind: 'busy' }, 503);
+    }
     if (outcome) return render(fromAttempt(outcome));
     // The workflow would not take it: the attempt settled meanwhile; say how.
     const settled = await getSession(db, row.id);

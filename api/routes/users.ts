@@ -2,10 +2,11 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import type { Db } from '../../lib/db';
-import { getGrant, getServableToken, setGrantStatus, type ServableToken } from '../../lib/store/grants';
+import { getGrant, getServableToken, type ServableToken } from '../../lib/store/grants';
 import { userHistory } from '../../lib/store/queries';
 import type { TokenCipher } from '../../lib/token-crypto';
 import { HttpError, parseInput } from '../errors';
+import { revokeGrant } from '../revoke';
 import type { GrantService } from '../grants';
 import { openIdParam } from './params';
 
@@ -80,10 +81,7 @@ export function userRoutes({
     const openId = parseInput(openIdParam, ctx.params.openId);
     const grant = await getGrant(db, grants.appId, openId);
     if (!grant) throw new HttpError(404, 'no_grant', 'this user has no authorization to revoke');
-    const state = await grants.revoke(openId, 'api');
-    // No running workflow (it ended earlier): forgetting any stored tokens is the whole revocation.
-    if (!state)
-      await setGrantStatus(db, grants.appId, openId, 'revoked', 'revoked_by_api', { dropTokens: true });
+    await revokeGrant(db, grants, openId, 'api');
     ctx.body = { open_id: openId, status: 'revoked' };
   });
 

@@ -18,6 +18,19 @@ async function reauthCard(stack: Stack, openId: string) {
   return latest.messageId;
 }
 
+/** Replaces the stored refresh token (sealed as the service would) with one Feishu never issued. */
+async function storeRefreshToken(stack: Stack, openId: string, token: string): Promise<void> {
+  const sealed = new TokenCipher(stack.config.TOKEN_ENCRYPTION_KEYS).seal(token, {
+    appId: stack.appId,
+    openId,
+    kind: 'refresh_token',
+  });
+  await stack.db.query(
+    'UPDATE grants SET refresh_token_ct = $3, key_id = $4 WHERE app_id = $1 AND open_id = $2',
+    [stack.appId, openId, sealed.box, sealed.keyId],
+  );
+}
+
 describe('token lifecycle: keep-alive, terminal errors, revocation, rotation', () => {
   let stack: Stack;
   beforeAll(async () => {
@@ -62,13 +75,17 @@ describe('token lifecycle: keep-alive, terminal errors, revocation, rotation', (
       (s: Stack, o: string) => void s.sandbox.expireTokens({ appId: s.appId, openId: o, kinds: ['refresh'] }),
     ],
     ['20074 (refresh switched off)', (s: Stack) => s.sandbox.updateApp(s.appId, { refreshEnabled: false })],
+    [
+      '20026 (refresh token invalid)',
+      (s: Stack, o: string) => storeRefreshToken(s, o, 'not-a-refresh-token'),
+    ],
   ])(
     '%s makes the grant needs_reauth, sends a re-authorize card, and the token API answers 410',
     async (_name, breakIt) => {
-      const index = _name.startsWith('20064') ? 1 : _name.startsWith('20037') ? 2 : 3;
+      const index = { '20064': 1, '20037': 2, '20074': 3, '20026': 7 }[_name.slice(0, 5)]!;
       const openId = stack.sandbox.openIdOf(stack.appId, index);
       await authorize(stack, openId);
-      breakIt(stack, openId);
+      await breakIt(stack, openId);
       try {
         await eventually('needs_reauth', async () =>
           (await grantStatus(stack, openId)) === 'needs_reauth' ? true : undefined,
