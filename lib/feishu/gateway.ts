@@ -2,6 +2,7 @@ import * as lark from '@larksuiteoapi/node-sdk';
 import { feishuApiRequests } from '../metrics';
 import type { Logger } from '../logger';
 import { FeishuApiError } from './errors';
+import { inRateLimitScope, rateLimitAwareHttp, type RateLimitScope } from './rate-limit-http';
 import { sdkLogger } from './sdk-logger';
 
 export interface TokenSet {
@@ -29,7 +30,7 @@ export interface FeishuAppSettings {
 }
 
 interface HttpFailure {
-  response?: { status?: number; data?: { code?: number }; headers?: Record<string, unknown> };
+  response?: { status?: number; data?: { code?: number } };
 }
 
 interface OAuthTokenBody {
@@ -56,12 +57,6 @@ function fromSdkTokens(result: lark.AccessTokenResponse): TokenSet {
   };
 }
 
-function retryAfter(headers: Record<string, unknown> | undefined): number | undefined {
-  const raw = headers?.['x-ogw-ratelimit-reset'];
-  const seconds = Number(raw);
-  return raw !== undefined && Number.isFinite(seconds) ? seconds : undefined;
-}
-
 /**
  * The only place that talks to Feishu. Every failure becomes a FeishuApiError carrying status and
  * code but no request data, and every call is counted by endpoint and code.
@@ -80,15 +75,17 @@ export class FeishuGateway {
       oauthBaseUrl: settings.oauthDomain,
       logger: sdkLogger(logger),
       loggerLevel: lark.LoggerLevel.warn,
+      httpInstance: rateLimitAwareHttp,
     });
   }
 
   private async call<T>(endpoint: string, fn: () => Promise<T & { code?: number }>): Promise<T> {
     let result: T & { code?: number };
+    const scope: RateLimitScope = {};
     try {
-      result = await fn();
+      result = await inRateLimitScope(scope, fn);
     } catch (err) {
-      const failure = this.toApiError(endpoint, err);
+      const failure = this.toApiError(endpoint, err, scope.retryAfterSeconds);
       feishuApiRequests.inc({ endpoint, code: failure.httpStatus === 0 ? 'network' : String(failure.code) });
       throw failure;
     }
@@ -98,10 +95,10 @@ export class FeishuGateway {
     return result;
   }
 
-  private toApiError(endpoint: string, err: unknown): FeishuApiError {
+  private toApiError(endpoint: string, err: unknown, retryAfterSeconds: number | undefined): FeishuApiError {
     if (err instanceof FeishuApiError) return err;
     if (err instanceof lark.AccessTokenError) {
-      return new FeishuApiError(endpoint, err.statusCode, err.code || err.statusCode);
+      return new FeishuApiError(endpoint, err.statusCode, err.code || err.statusCode, retryAfterSeconds);
     }
     const response = (err as HttpFailure).response;
     if (response?.status) {
@@ -109,7 +106,7 @@ export class FeishuGateway {
         endpoint,
         response.status,
         response.data?.code ?? response.status,
-        retryAfter(response.headers),
+        retryAfterSeconds,
       );
     }
     return new FeishuApiError(endpoint, 0, 0);
