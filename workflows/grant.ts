@@ -6,7 +6,6 @@ import {
   continueAsNew,
   log,
   proxyActivities,
-  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -57,10 +56,11 @@ interface CarriedGrant {
 }
 
 /**
- * The code exchange runs as a local activity: the browser waits on it, and skipping the server
- * round trips of a scheduled activity keeps the redirect page fast.
+ * The code exchange, which the browser waits on: a short retry budget, so a Feishu outage turns
+ * into a "failed, try again" page instead of a hanging one. (A local activity would save two
+ * server round trips, but the SDK core panicked here when a worker restarted mid-flight.)
  */
-const exchange = proxyLocalActivities<Activities>({
+const exchange = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 6 },
 });

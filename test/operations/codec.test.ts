@@ -25,13 +25,8 @@ const unb64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
 
 const isSearchAttribute = (path: JsonPath) => path.includes('searchAttributes');
 
-/**
- * Plaintext by design: search attributes (documented), and the bookkeeping Temporal's core writes
- * into a local activity's marker itself (sequence, activity type, times), which no codec sees.
- * Everything else must be encrypted.
- */
-const plaintextByDesign = (path: JsonPath) =>
-  isSearchAttribute(path) || (path.includes('markerRecordedEventAttributes') && path.includes('data'));
+/** Plaintext by design: search attributes (documented). Everything else must be encrypted. */
+const plaintextByDesign = (path: JsonPath) => isSearchAttribute(path);
 
 async function payloadsOf(history: unknown) {
   const found: { payload: JSONPayload; path: JsonPath }[] = [];
