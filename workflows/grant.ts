@@ -112,6 +112,10 @@ export async function grantWorkflow(input: GrantWorkflowInput): Promise<GrantSta
   const refresher = refreshActivitiesOn(workflowInfo().taskQueue);
 
   const pending = () => state.attempt !== undefined && state.attempt.outcome === undefined;
+  // The attempt whose end has been recorded and shown. An outcome can arrive (a quick redirect or
+  // Cancel) before the main loop first looks, so "has an outcome" is not "was settled".
+  let settledAttemptId = input.carried?.state.attempt?.id;
+  const unsettled = () => state.attempt !== undefined && state.attempt.id !== settledAttemptId;
 
   // What the search attributes say now: the start options set 'pending', and an unchanged value
   // is not written again (each write is a command in history).
@@ -301,6 +305,7 @@ export async function grantWorkflow(input: GrantWorkflowInput): Promise<GrantSta
   );
 
   async function settle(): Promise<void> {
+    settledAttemptId = state.attempt!.id;
     const attempt = state.attempt!;
     const outcome = attempt.outcome!;
     const sessionStatus = outcome.kind;
@@ -368,7 +373,7 @@ export async function grantWorkflow(input: GrantWorkflowInput): Promise<GrantSta
   }
 
   for (;;) {
-    if (pending()) {
+    if (unsettled()) {
       const attempt = state.attempt!;
       await condition(() => attempt.outcome !== undefined, Math.max(0, attempt.expiresAt - Date.now()));
       await lock.run(async () => {
@@ -426,7 +431,7 @@ export async function grantWorkflow(input: GrantWorkflowInput): Promise<GrantSta
     // A settled grant that is not alive (denied, expired, …): nothing to wait for. A new request
     // starts a new run with the same id.
     await condition(allHandlersFinished);
-    if (!pending()) break;
+    if (!unsettled()) break;
   }
   return state;
 }
