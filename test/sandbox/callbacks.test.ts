@@ -7,6 +7,7 @@ import type { Sandbox } from '../../sandbox/index';
 import {
   callbackButton,
   card,
+  connectWsClient,
   linkButton,
   postJson,
   sdkClient,
@@ -215,23 +216,10 @@ describe('long-connection callbacks with the real WSClient', () => {
       lifetimes: { callbackTimeoutMs: 500 },
     });
     openId = sandbox.openIdOf(app.appId, '李四');
-    wsClient = new lark.WSClient({
-      appId: app.appId,
-      appSecret: app.appSecret,
-      domain: sandbox.url,
-      logger: silentLogger,
-      loggerLevel: lark.LoggerLevel.fatal,
+    wsClient = await connectWsClient(sandbox, app, {
+      'im.message.receive_v1': (data: Event) => void events.push(data),
+      'card.action.trigger': (data: Event) => cardHandler(data),
     });
-    await wsClient.start({
-      eventDispatcher: new lark.EventDispatcher({
-        logger: silentLogger,
-        loggerLevel: lark.LoggerLevel.fatal,
-      }).register({
-        'im.message.receive_v1': (data: Event) => void events.push(data),
-        'card.action.trigger': (data: Event) => cardHandler(data),
-      }),
-    });
-    await vi.waitFor(() => expect(sandbox.state.connections()).toHaveLength(1), { timeout: 5000 });
   });
   afterAll(async () => {
     wsClient.close({ force: true });

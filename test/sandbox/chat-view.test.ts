@@ -5,7 +5,7 @@ import type { Browser } from 'playwright-core';
 import { launchChromium } from '../helpers/chromium';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Sandbox } from '../../sandbox/index';
-import { callbackButton, card, linkButton, sdkClient, silentLogger, start, testApp } from './helpers';
+import { callbackButton, card, connectWsClient, linkButton, sdkClient, start, testApp } from './helpers';
 
 describe('chat view in headless Chromium', () => {
   let browser: Browser;
@@ -26,24 +26,11 @@ describe('chat view in headless Chromium', () => {
       rateLimits: false,
       wsClientConfig: { ReconnectInterval: 0.2, ReconnectNonce: 0.1 },
     });
-    wsClient = new lark.WSClient({
-      appId: app.appId,
-      appSecret: app.appSecret,
-      domain: sandbox.url,
-      logger: silentLogger,
-      loggerLevel: lark.LoggerLevel.fatal,
+    wsClient = await connectWsClient(sandbox, app, {
+      'im.message.receive_v1': (data: { message: { content: string } }) =>
+        void dms.push(data.message.content),
+      'card.action.trigger': () => ({ toast: { type: 'success', content: '已取消 Cancelled' } }),
     });
-    await wsClient.start({
-      eventDispatcher: new lark.EventDispatcher({
-        logger: silentLogger,
-        loggerLevel: lark.LoggerLevel.fatal,
-      }).register({
-        'im.message.receive_v1': (data: { message: { content: string } }) =>
-          void dms.push(data.message.content),
-        'card.action.trigger': () => ({ toast: { type: 'success', content: '已取消 Cancelled' } }),
-      }),
-    });
-    await vi.waitFor(() => expect(sandbox.state.connections()).toHaveLength(1), { timeout: 5000 });
     browser = await launchChromium();
   });
   afterAll(async () => {

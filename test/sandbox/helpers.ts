@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import * as lark from '@larksuiteoapi/node-sdk';
+import { expect, vi } from 'vitest';
 import { startSandbox, type Sandbox, type SandboxAppOptions, type SandboxOptions } from '../../sandbox/index';
 
 export const REDIRECT_URI = 'http://127.0.0.1:9/oauth/callback';
@@ -91,3 +92,26 @@ export function authorizeUrl(sandbox: Sandbox, appId: string, params: Record<str
 }
 
 export const codeOf = (redirect: string): string => new URL(redirect).searchParams.get('code')!;
+
+/** The real SDK long-connection client, connected to the sandbox with these handlers. */
+export async function connectWsClient<T extends object>(
+  sandbox: Sandbox,
+  app: SandboxAppOptions,
+  handlers: T,
+): Promise<lark.WSClient> {
+  const wsClient = new lark.WSClient({
+    appId: app.appId,
+    appSecret: app.appSecret,
+    domain: sandbox.url,
+    logger: silentLogger,
+    loggerLevel: lark.LoggerLevel.fatal,
+  });
+  await wsClient.start({
+    eventDispatcher: new lark.EventDispatcher({
+      logger: silentLogger,
+      loggerLevel: lark.LoggerLevel.fatal,
+    }).register(handlers),
+  });
+  await vi.waitFor(() => expect(sandbox.state.connections()).toHaveLength(1), { timeout: 5000 });
+  return wsClient;
+}
