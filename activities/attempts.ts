@@ -11,8 +11,8 @@ import {
   type SessionRow,
 } from '../lib/store/sessions';
 import { markGrantPending, setGrantStatus } from '../lib/store/grants';
-import type { GrantStatus, Locale } from '../workflows/types';
-import type { ActivityDeps } from './deps';
+import type { GrantStatus, Locale } from '../lib/grant-types';
+import type { ServiceDeps } from '../lib/service-deps';
 import { toActivityFailure } from './feishu-failure';
 
 export interface StartAttemptInput {
@@ -43,7 +43,7 @@ export interface SettleInput {
 
 type SettledView = Exclude<CardView, { state: 'pending' }>;
 
-export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: ActivityDeps) {
+export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: ServiceDeps) {
   function pendingView(row: SessionRow, notice?: 'reauth' | 'renewal'): CardView {
     if (!row.state_ct || !row.verifier_ct) throw new Error(`attempt ${row.id} has no OAuth secrets left`);
     const ctx = { appId: row.app_id, openId: row.open_id };

@@ -3,8 +3,8 @@ import type { UserProfile } from '../lib/feishu/gateway';
 import { inTransaction } from '../lib/db';
 import { getGrant, saveAuthorizedGrant } from '../lib/store/grants';
 import { getSession, markCodeSpent } from '../lib/store/sessions';
-import type { AttemptOutcome, TokenMeta } from '../workflows/types';
-import type { ActivityDeps } from './deps';
+import type { AttemptOutcome, TokenMeta } from '../lib/grant-types';
+import type { ServiceDeps } from '../lib/service-deps';
 import { failureReasonFor, toActivityFailure } from './feishu-failure';
 import { tokenMetaOf } from './refresh';
 import { sealTokens } from './seal-tokens';
@@ -16,7 +16,7 @@ export interface ExchangeResult {
 
 const USER_INFO_BACKOFF_MS = [200, 1_000, 3_000];
 
-export function exchangeActivities({ db, cipher, feishu, redirectUri, logger }: ActivityDeps) {
+export function exchangeActivities({ db, cipher, feishu, redirectUri, logger }: ServiceDeps) {
   /**
    * user_info runs after the code is spent, so a retried activity could not exchange it again:
    * its transient failures are retried here instead.

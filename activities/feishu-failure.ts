@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { FeishuApiError, isRetryable } from '../lib/feishu/errors';
-import type { FailureReason } from '../workflows/types';
+import type { FailureReason } from '../lib/grant-types';
 
 /**
  * Turns a Feishu error into the failure Temporal should see: transient ones stay retryable

@@ -1,11 +1,11 @@
 import { attemptActivities } from './attempts';
-import type { ActivityDeps } from './deps';
+import type { ServiceDeps } from '../lib/service-deps';
 import { exchangeActivities } from './exchange';
 import { refreshActivities } from './refresh';
 
-export type { ActivityDeps } from './deps';
+export type { ServiceDeps } from '../lib/service-deps';
 
-export function createActivities(deps: ActivityDeps) {
+export function createActivities(deps: ServiceDeps) {
   return { ...attemptActivities(deps), ...exchangeActivities(deps), ...refreshActivities(deps) };
 }
 

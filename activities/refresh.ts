@@ -7,8 +7,8 @@ import {
   setGrantStatus,
   type GrantRow,
 } from '../lib/store/grants';
-import type { TokenMeta } from '../workflows/types';
-import type { ActivityDeps } from './deps';
+import type { TokenMeta } from '../lib/grant-types';
+import type { ServiceDeps } from '../lib/service-deps';
 import { toActivityFailure } from './feishu-failure';
 import { sealTokens } from './seal-tokens';
 
@@ -28,7 +28,7 @@ export function tokenMetaOf(row: GrantRow): TokenMeta {
   };
 }
 
-export function refreshActivities({ db, cipher, feishu, logger }: ActivityDeps) {
+export function refreshActivities({ db, cipher, feishu, logger }: ServiceDeps) {
   async function giveUp(
     appId: string,
     openId: string,

@@ -24,7 +24,7 @@ import type {
   GrantSettings,
   GrantState,
   TokenMeta,
-} from '../workflows/types';
+} from '../lib/grant-types';
 
 /** How long a token request waits for a refresh before answering 503. */
 const FRESH_TOKEN_WAIT_MS = 10_000;

@@ -7,7 +7,7 @@ import { createLogger } from '../lib/logger';
 import { runMain } from '../lib/main-guard';
 import { connectTemporal } from '../lib/temporal';
 import { TokenCipher, sodiumReady } from '../lib/token-crypto';
-import { DEFAULT_GRANT_SETTINGS } from '../workflows/types';
+import { DEFAULT_GRANT_SETTINGS } from '../lib/grant-types';
 import { createApp } from './app';
 import { startLongConnection } from './feishu/long-connection';
 import { GrantService } from './grants';

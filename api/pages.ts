@@ -1,6 +1,6 @@
 import { FAILURE_WORDS } from '../lib/cards/text';
 import type { Locale, Text } from '../lib/i18n';
-import type { FailureReason } from '../workflows/types';
+import type { FailureReason } from '../lib/grant-types';
 
 export type PageOutcome =
   | { kind: 'authorized'; userName: string }

@@ -11,7 +11,7 @@ import { saveAuthorizedGrant } from '../lib/store/grants';
 import { TokenCipher, sodiumReady } from '../lib/token-crypto';
 import { grantWorkflow, type GrantWorkflowInput } from '../workflows/grant';
 import { grantWorkflowId } from '../workflows/task-queues';
-import { DEFAULT_GRANT_SETTINGS, type TokenMeta } from '../workflows/types';
+import { DEFAULT_GRANT_SETTINGS, type TokenMeta } from '../lib/grant-types';
 import { benchOpenId, RssSampler, serviceEnv } from './provision';
 import { startBenchStack, type BenchStack } from './stack';
 import {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_GRANT_SETTINGS, type GrantSettings } from '../workflows/types';
+import { DEFAULT_GRANT_SETTINGS, type GrantSettings } from './grant-types';
 
 /** Raised when the environment does not satisfy the contract; its message names the variable. */
 export class ConfigError extends Error {

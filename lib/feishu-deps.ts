@@ -3,10 +3,10 @@ import { createDb } from './db';
 import { FeishuGateway } from './feishu/gateway';
 import type { Logger } from './logger';
 import { TokenCipher, sodiumReady } from './token-crypto';
-import type { ActivityDeps } from '../activities';
+import type { ServiceDeps } from './service-deps';
 
 /** Builds the database pool, token cipher and Feishu gateway every process shares. */
-export async function createServiceDeps(config: Config, logger: Logger): Promise<ActivityDeps> {
+export async function createServiceDeps(config: Config, logger: Logger): Promise<ServiceDeps> {
   await sodiumReady();
   const { appId, appSecret } = requireFeishuApp(config);
   return {

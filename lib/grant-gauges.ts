@@ -1,5 +1,5 @@
 import type { Db } from './db';
-import { GRANT_STATUSES } from '../workflows/types';
+import { GRANT_STATUSES } from './grant-types';
 import { dbErrors, grantsByStatus, grantsExpiringSoon } from './metrics';
 
 /** Refreshes the grants-by-status gauges from PostgreSQL, the source of truth. */

@@ -1,4 +1,4 @@
-import type { Locale } from '../workflows/types';
+import type { Locale } from './grant-types';
 
 /** The two languages the service speaks; cards carry both, pages pick by Accept-Language. */
 export type { Locale };

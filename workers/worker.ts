@@ -7,7 +7,7 @@ import {
   bundleWorkflowCode,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
-import { createActivities, type ActivityDeps } from '../activities';
+import { createActivities, type ServiceDeps } from '../activities';
 import { failureConverterPath } from '../lib/data-converter';
 import { refreshTaskQueue } from '../workflows/task-queues';
 
@@ -27,7 +27,7 @@ export interface GrantWorkerOptions {
   connection: NativeConnection;
   namespace: string;
   taskQueue: string;
-  deps: ActivityDeps;
+  deps: ServiceDeps;
   /** grantDataConverter(PAYLOAD_CODEC_KEYS): payloads and failures are encrypted before they reach Temporal. */
   dataConverter: DataConverter;
   /** Token-endpoint budget for refreshes (Feishu: 50/s and 1000/min per app, shared with code exchanges). */

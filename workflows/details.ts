@@ -1,4 +1,4 @@
-import type { GrantState } from './types';
+import type { GrantState } from '../lib/grant-types';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 

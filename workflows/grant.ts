@@ -39,7 +39,7 @@ import {
   type GrantStatus,
   type RedirectDelivery,
   type TokenMeta,
-} from './types';
+} from '../lib/grant-types';
 
 export interface GrantWorkflowInput {
   appId: string;

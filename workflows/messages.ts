@@ -6,7 +6,7 @@ import type {
   GrantState,
   RedirectDelivery,
   TokenMeta,
-} from './types';
+} from '../lib/grant-types';
 
 /** Ask for authorization (API, bot DM, Retry button); the update of update-with-start. */
 export const requestAuthorization = defineUpdate<

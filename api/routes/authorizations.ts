@@ -7,7 +7,7 @@ import { latestSession, listGrants } from '../../lib/store/queries';
 import { getSession, type SessionRow } from '../../lib/store/sessions';
 import type { GrantService } from '../grants';
 import { HttpError, parseInput } from '../errors';
-import { GRANT_STATUSES } from '../../workflows/types';
+import { GRANT_STATUSES } from '../../lib/grant-types';
 import { openIdParam } from './params';
 
 const requestBody = z.object({

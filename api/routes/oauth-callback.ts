@@ -4,7 +4,7 @@ import { hashState, isWellFormedState } from '../../lib/feishu/oauth';
 import { localeFromAcceptLanguage } from '../../lib/i18n';
 import { findSessionByStateHash, getSession, storeCodeOnce, type SessionRow } from '../../lib/store/sessions';
 import type { TokenCipher } from '../../lib/token-crypto';
-import type { AttemptOutcome, FailureReason } from '../../workflows/types';
+import type { AttemptOutcome, FailureReason } from '../../lib/grant-types';
 import type { GrantService } from '../grants';
 import { renderOutcomePage, type PageOutcome } from '../pages';
 

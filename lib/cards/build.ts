@@ -1,4 +1,4 @@
-import type { FailureReason } from '../../workflows/types';
+import type { FailureReason } from '../grant-types';
 import { describeScope, type Text } from '../i18n';
 import { FAILURE_WORDS, T } from './text';
 

@@ -1,4 +1,4 @@
-import type { FailureReason } from '../../workflows/types';
+import type { FailureReason } from '../grant-types';
 import type { Text } from '../i18n';
 
 /** Every sentence a card or page shows, in both languages. */

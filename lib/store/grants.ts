@@ -1,5 +1,5 @@
 import type { Db, Queryable } from '../db';
-import type { GrantStatus } from '../../workflows/types';
+import type { GrantStatus } from '../grant-types';
 
 export interface GrantRow {
   app_id: string;

@@ -1,5 +1,5 @@
 import type { Db, Queryable } from '../db';
-import type { GrantStatus, Locale } from '../../workflows/types';
+import type { GrantStatus, Locale } from '../grant-types';
 
 export interface SessionRow {
   id: string;

@@ -22,7 +22,7 @@ import { createLogger } from '../../lib/logger';
 import { TokenCipher, sodiumReady } from '../../lib/token-crypto';
 import { startSandbox, type Sandbox, type SandboxOptions } from '../../sandbox';
 import { bundleGrantWorkflows, createGrantWorkers } from '../../workers/worker';
-import { DEFAULT_GRANT_SETTINGS, type GrantSettings } from '../../workflows/types';
+import { DEFAULT_GRANT_SETTINGS, type GrantSettings } from '../../lib/grant-types';
 
 export const API_KEY = 'test-token-key-0123456789abcdef';
 export const STATUS_KEY = 'test-status-key-0123456789abcdef';

@@ -1,10 +1,10 @@
-import type { Db } from '../lib/db';
-import type { FeishuGateway } from '../lib/feishu/gateway';
-import type { Logger } from '../lib/logger';
-import type { TokenCipher } from '../lib/token-crypto';
+import type { Db } from './db';
+import type { FeishuGateway } from './feishu/gateway';
+import type { Logger } from './logger';
+import type { TokenCipher } from './token-crypto';
 
 /** What activities need from the outside world, injected so tests and processes wire their own. */
-export interface ActivityDeps {
+export interface ServiceDeps {
   db: Db;
   cipher: TokenCipher;
   feishu: FeishuGateway;
