@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import { FeishuApiError, isRetryable } from '../lib/feishu/errors';
+import { FeishuApiError, failureReasonOf, isRetryable } from '../lib/feishu/errors';
 import type { FailureReason } from '../lib/grant-types';
 
 /**
@@ -20,21 +20,5 @@ export function toActivityFailure(err: unknown): unknown {
 
 /** The reason an authorization attempt shows for a Feishu error that retrying cannot fix. */
 export function failureReasonFor(err: FeishuApiError): FailureReason {
-  switch (err.kind) {
-    case 'invalid_code':
-      return 'invalid_code';
-    case 'user_not_allowed':
-      return 'user_not_allowed';
-    case 'config_error':
-    case 'needs_reauth':
-    case 'refresh_token_spent':
-      return 'config_error';
-    case 'invalid_request':
-      return 'invalid_request';
-    case 'transient':
-    case 'rate_limited':
-      return 'feishu_unavailable';
-    default:
-      return 'internal';
-  }
+  return failureReasonOf(err.kind);
 }

@@ -192,8 +192,9 @@ export function requireFeishuApp(config: Config): { appId: string; appSecret: st
 }
 
 /** The grant workflow's tunables from the environment; a workflow keeps its own until it continues as new. */
-export function grantSettingsFrom(config: Config): Partial<GrantSettings> {
+export function grantSettingsFrom(config: Config): GrantSettings {
   return {
+    ...DEFAULT_GRANT_SETTINGS,
     attemptExpirySeconds: config.AUTH_EXPIRY_SECONDS,
     refreshPolicy: config.REFRESH_POLICY,
     refreshLeadSeconds: config.REFRESH_LEAD_SECONDS,

@@ -1,4 +1,4 @@
-import { requireFeishuApp, type Config } from './config';
+import { grantSettingsFrom, requireFeishuApp, type Config } from './config';
 import { createDb } from './db';
 import { FeishuGateway } from './feishu/gateway';
 import type { Logger } from './logger';
@@ -24,5 +24,6 @@ export async function createServiceDeps(config: Config, logger: Logger): Promise
     ),
     redirectUri: `${config.PUBLIC_BASE_URL}/oauth/callback`,
     logger,
+    grantSettings: grantSettingsFrom(config),
   };
 }

@@ -55,6 +55,10 @@ export interface GrantSettings {
   renewNoticeSeconds: number;
   /** The grant's hard limit after authorization (Feishu: 365 days). */
   grantMaxAgeSeconds: number;
+  /** Renewal cards sent after the first notice, each halving the time left, until the user acts. */
+  renewalReminders: number;
+  /** How long a re-authorize or renewal card stays usable: a user may be away for days. */
+  reauthExpirySeconds: number;
 }
 
 export const DEFAULT_GRANT_SETTINGS: GrantSettings = {
@@ -66,6 +70,8 @@ export const DEFAULT_GRANT_SETTINGS: GrantSettings = {
   refreshesPerRun: 50,
   renewNoticeSeconds: 7 * 24 * 3600,
   grantMaxAgeSeconds: 365 * 24 * 3600,
+  renewalReminders: 2,
+  reauthExpirySeconds: 7 * 24 * 3600,
 };
 
 /** The token metadata a workflow may hold: times and scopes, never the tokens. */
@@ -78,9 +84,13 @@ export interface TokenMeta {
   userName: string;
 }
 
+/** Why the grant itself asked the user: its token died, or its year is ending. */
+export type CardNotice = 'reauth' | 'renewal';
+
 export interface AttemptSummary {
   id: string;
   scopes: string[];
+  notice?: CardNotice;
   messageId?: string;
   expiresAt: number;
   outcome?: AttemptOutcome;

@@ -1,4 +1,5 @@
 import type { Db } from './db';
+import type { GrantSettings } from './grant-types';
 import type { FeishuGateway } from './feishu/gateway';
 import type { Logger } from './logger';
 import type { TokenCipher } from './token-crypto';
@@ -11,4 +12,6 @@ export interface ServiceDeps {
   /** PUBLIC_BASE_URL/oauth/callback, registered in the Feishu app's security settings. */
   redirectUri: string;
   logger: Logger;
+  /** This deployment's grant tunables, which each new run of a grant workflow picks up. */
+  grantSettings: GrantSettings;
 }

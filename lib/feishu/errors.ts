@@ -1,3 +1,5 @@
+import type { FailureReason } from '../grant-types';
+
 /**
  * How the service reacts to each Feishu error it can meet (feishu-platform.md §2 and §6).
  * Pure: the gateway classifies, activities and workflows decide by kind.
@@ -56,6 +58,28 @@ const BY_CODE: Record<number, FeishuErrorKind> = {
   230020: 'rate_limited',
   230031: 'card_not_updatable',
 };
+
+/**
+ * The one table from a Feishu error kind to the reason a card, a page and a metric show. The
+ * workflow reads the kind from an activity failure's type, activities from the error itself.
+ */
+const REASON_BY_KIND: Record<FeishuErrorKind, FailureReason> = {
+  transient: 'feishu_unavailable',
+  rate_limited: 'feishu_unavailable',
+  invalid_code: 'invalid_code',
+  user_not_allowed: 'user_not_allowed',
+  config_error: 'config_error',
+  needs_reauth: 'config_error',
+  refresh_token_spent: 'config_error',
+  invalid_request: 'invalid_request',
+  bug: 'internal',
+  card_not_updatable: 'internal',
+  unknown: 'internal',
+};
+
+export function failureReasonOf(kind: string): FailureReason {
+  return REASON_BY_KIND[kind as FeishuErrorKind] ?? 'internal';
+}
 
 export function classifyFeishuError(httpStatus: number, code: number): FeishuErrorKind {
   const byCode = BY_CODE[code];

@@ -160,7 +160,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     },
     logger,
   );
-  const settings = { ...options.settings };
+  const settings: GrantSettings = { ...DEFAULT_GRANT_SETTINGS, ...options.settings };
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const dataConverter = grantDataConverter(config.PAYLOAD_CODEC_KEYS);
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter });
@@ -172,8 +172,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     temporal,
     grants,
     logger,
-    accessTokenMarginSeconds:
-      settings.accessTokenMarginSeconds ?? DEFAULT_GRANT_SETTINGS.accessTokenMarginSeconds,
+    accessTokenMarginSeconds: settings.accessTokenMarginSeconds,
   });
   server.on('request', app.callback());
   let longConnection: lark.WSClient | undefined;
@@ -189,7 +188,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       connection: workerConnection,
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.TEMPORAL_TASK_QUEUE,
-      deps: { db, cipher, feishu, redirectUri: `${apiUrl}/oauth/callback`, logger },
+      deps: { db, cipher, feishu, redirectUri: `${apiUrl}/oauth/callback`, logger, grantSettings: settings },
       dataConverter,
       refreshesPerSecond: options.refreshesPerSecond ?? 50,
       workflowBundle: await workflowBundle(),

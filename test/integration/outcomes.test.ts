@@ -1,3 +1,4 @@
+import { DEFAULT_GRANT_SETTINGS } from '../../lib/grant-types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashState } from '../../lib/feishu/oauth';
 import { exchangeActivities } from '../../activities/exchange';
@@ -200,6 +201,7 @@ describe('authorization outcomes', () => {
       ),
       redirectUri: `${stack.apiUrl}/oauth/callback`,
       logger,
+      grantSettings: DEFAULT_GRANT_SETTINGS,
     });
     const exchangesBefore = stack.sandbox.state.tokenEvents().length;
     const rerun = await activities.exchangeCode({ appId: stack.appId, openId, attemptId: rows[0]!.id });
