@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureDebianPackages, TEST_TOOLS } from './stack/debian-packages';
 import { elapsed, step } from './stack/progress';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -28,6 +29,9 @@ function run(label: string, cmd: string, args: string[]): Promise<void> {
  */
 async function main(): Promise<void> {
   const vitestArgs = process.argv.slice(2);
+  // The global set-up checks this too (for `npm run test:only`), but there a failure comes after
+  // the lint steps and under vitest's stack trace; here it is the first and only line.
+  await ensureDebianPackages(TEST_TOOLS);
   await run('typecheck', bin('tsc'), ['--noEmit', '-p', '.']);
   await run('lint', bin('eslint'), ['.']);
   await run('format check', bin('prettier'), ['--check', '.']);

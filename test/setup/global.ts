@@ -2,10 +2,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { migrate } from '../../db/migrate';
+import { ensureDebianPackages, TEST_TOOLS } from '../../scripts/stack/debian-packages';
 import { freePort } from '../../scripts/stack/free-port';
 import { dropDatabase, ensureLocalPostgres, listDatabases } from '../../scripts/stack/postgres';
 import { findOrBuildTemporalCli } from '../../scripts/stack/temporal-cli';
 import { ensureDevServer } from '../../scripts/stack/temporal-server';
+import { findOrBuildTimeSkippingServer } from '../../scripts/stack/time-skipping-server';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DATABASE_PREFIX = 'feishu_user_auth_test_';
@@ -14,6 +16,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     databaseUrl: string;
     temporalAddress: string;
+    /** Executable of the Java time-skipping test server; see test/helpers/time-skipping.ts. */
+    timeSkippingServer: string;
   }
 }
 
@@ -35,11 +39,15 @@ async function dropAbandonedDatabases(): Promise<void> {
 }
 
 /**
- * Provisions what the integration tests need, once per run: a database and an in-memory
- * Temporal dev server of this run's own, so `npm test` runs beside `npm start` and beside
- * another `npm test`.
+ * Provisions what the integration tests need, once per run: Chromium and promtool when the machine
+ * lacks them, a database and an in-memory Temporal dev server of this run's own (so `npm test` runs
+ * beside `npm start` and beside another `npm test`), and the time-skipping test server's executable
+ * (each lifetime test starts its own).
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // First, so a machine that cannot install them stops before anything is started.
+  await ensureDebianPackages(TEST_TOOLS);
+  const timeSkippingServer = await findOrBuildTimeSkippingServer();
   const database = `${DATABASE_PREFIX}${process.pid}`;
   const pg = await ensureLocalPostgres(database, { fresh: true });
   await dropAbandonedDatabases();
@@ -52,6 +60,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   });
   project.provide('databaseUrl', pg.databaseUrl);
   project.provide('temporalAddress', server.address);
+  project.provide('timeSkippingServer', timeSkippingServer);
   return async () => {
     await server.stop();
     await dropDatabase(database);
