@@ -75,6 +75,8 @@ export class Grant {
   private revokedCardShown: boolean;
   private locale: Locale;
   private plannedRefresh?: { tokenVersion: number; at: number };
+  /** Bumped by each revoke, which never waits for the lock: a section that awaited re-checks it. */
+  private revocations = 0;
   private refreshesThisRun = 0;
   private updatesThisRun = 0;
   /** What the search attributes say now: an unchanged value is not written again. */
@@ -143,7 +145,7 @@ export class Grant {
         attempt.outcome = { kind: 'denied' };
         return attempt.outcome;
       }
-      const revokedBefore = this.state.status === 'revoked';
+      const revocations = this.revocations;
       let result;
       try {
         result = await exchange.exchangeCode({
@@ -156,7 +158,7 @@ export class Grant {
         attempt.outcome ??= { kind: 'failed', reason: 'feishu_unavailable' };
         return attempt.outcome;
       }
-      if (!revokedBefore && this.state.status === 'revoked') {
+      if (this.revocations !== revocations) {
         // The user revoked while the code was being exchanged: revocation wins over the new tokens.
         if (result.token) await store.revokeGrant({ appId: this.appId, openId: this.openId, source: 'api' });
         return attempt.outcome ?? { kind: 'cancelled' };
@@ -179,6 +181,7 @@ export class Grant {
    */
   async revoke({ source }: { source: 'api' | 'card' }): Promise<GrantState> {
     this.updatesThisRun++;
+    this.revocations++;
     const attempt = this.pendingAttempt();
     if (attempt) attempt.outcome = { kind: 'cancelled' };
     this.state.token = undefined;
@@ -373,6 +376,7 @@ export class Grant {
     // An attempt that ended before the loop looked at it is settled first, never dropped.
     if (this.state.attempt && this.state.attempt.id !== this.settledAttemptId) await this.settle();
     const scopes = [...new Set(requested)].sort();
+    const revocations = this.revocations;
     const attempt: AttemptSummary = { id: `a-${uuid4()}`, scopes, expiresAt, notice };
     this.state.attempt = attempt;
     try {
@@ -395,8 +399,8 @@ export class Grant {
       return failure;
     }
     // A live grant, or one waiting for re-authorization, keeps its status while the card is out.
-    if (this.state.status !== 'authorized' && this.state.status !== 'needs_reauth')
-      this.publishStatus('pending');
+    const keepsStatus = ['authorized', 'needs_reauth'].includes(this.state.status);
+    if (!keepsStatus && this.revocations === revocations) this.publishStatus('pending');
     return undefined;
   }
 
@@ -406,8 +410,12 @@ export class Grant {
     const outcome = (attempt.outcome ??= { kind: 'expired' });
     this.settledAttemptId = attempt.id;
     const { status, token } = this.state;
+    const revocations = this.revocations;
+    // Revoked after the consent, before this settle: the revocation stands.
+    const revokedSince = outcome.kind === 'authorized' && status === 'revoked' && !token;
     // An attempt that did not authorize leaves a live, revoked or re-auth-waiting grant as it was.
     const grantUnaffected =
+      revokedSince ||
       outcome.kind === 'superseded' ||
       (outcome.kind !== 'authorized' && (!!token || status === 'revoked' || status === 'needs_reauth'));
     const grantStatus = grantUnaffected ? undefined : outcome.kind;
@@ -423,6 +431,16 @@ export class Grant {
     });
     if (attempt.messageId)
       await this.showCard(attempt.messageId, settledView(this.openId, attempt.id, outcome));
+    if (this.revocations !== revocations || revokedSince) {
+      // The settle may have landed after the revocation's write: make the revocation the last word.
+      if (grantStatus) await store.revokeGrant({ appId: this.appId, openId: this.openId, source: 'api' });
+      if (outcome.kind === 'authorized') {
+        // The newest card is the one that must say "revoked".
+        this.grantMessageId = attempt.messageId;
+        this.revokedCardShown = false;
+      }
+      return;
+    }
     if (outcome.kind === 'authorized') {
       if (this.grantMessageId && this.grantMessageId !== attempt.messageId) {
         await this.showCard(this.grantMessageId, {
@@ -476,7 +494,9 @@ export class Grant {
       kind === 'renewal' && token
         ? grantEndsAt(token, this.settings)
         : Date.now() + this.settings.reauthExpirySeconds * 1000;
+    const revocations = this.revocations;
     const failure = await this.openAttempt(scopes, expiresAt, kind);
+    if (this.revocations !== revocations) return;
     if (!failure) {
       this.owedNotice = undefined;
       return;
@@ -556,7 +576,12 @@ export class Grant {
   /** The year Feishu allows has passed without a renewal: the user must authorize again. */
   private async endGrant(token: TokenMeta): Promise<void> {
     const reason = 'grant_max_age';
+    const revocations = this.revocations;
     await store.endGrant({ appId: this.appId, openId: this.openId, reason });
+    if (this.revocations !== revocations) {
+      await store.revokeGrant({ appId: this.appId, openId: this.openId, source: 'api' });
+      return;
+    }
     this.needsReauth(token.scopes, reason);
   }
 
