@@ -5,6 +5,7 @@ import {
   WorkflowUpdateFailedError,
   type Client,
 } from '@temporalio/client';
+import { HttpError } from './errors';
 import { FeishuAppId, FeishuAuthStatus, FeishuOpenId } from '../lib/search-attributes';
 import { normalizeScopes } from '../lib/feishu/oauth';
 import { CARD_NOT_SENT, grantWorkflow } from '../workflows/grant';
@@ -25,6 +26,9 @@ import type {
   GrantState,
   TokenMeta,
 } from '../lib/grant-types';
+
+/** How long a revocation waits to be confirmed before answering 503 (repeating it is harmless). */
+const REVOKE_WAIT_MS = 15_000;
 
 /** How long a token request waits for a refresh before answering 503. */
 const FRESH_TOKEN_WAIT_MS = 10_000;
@@ -101,13 +105,25 @@ export class GrantService {
     await this.client.workflow.getHandle(this.workflowId(openId)).signal(cancelAttempt, { attemptId });
   }
 
+  /**
+   * Revokes through the grant's workflow. Revocation never queues behind the grant's other work,
+   * but its database write waits out a PostgreSQL outage: the caller hears so instead of hanging.
+   */
   async revoke(openId: string, source: 'api' | 'card'): Promise<GrantState | undefined> {
+    const signal = AbortSignal.timeout(REVOKE_WAIT_MS);
     try {
-      return await this.client.workflow
-        .getHandle(this.workflowId(openId))
-        .executeUpdate(revoke, { args: [{ source }] });
+      return await this.client.withAbortSignal(signal, () =>
+        this.client.workflow.getHandle(this.workflowId(openId)).executeUpdate(revoke, { args: [{ source }] }),
+      );
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return undefined;
+      if (signal.aborted) {
+        throw new HttpError(
+          503,
+          'revocation_pending',
+          'the revocation could not be confirmed yet; repeat the request',
+        );
+      }
       throw err;
     }
   }
