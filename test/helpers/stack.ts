@@ -82,7 +82,8 @@ export interface Stack {
   temporal: Client;
   /** Stops only the worker, to test that flows survive a worker crash. */
   stopWorker(): Promise<void>;
-  startWorker(): Promise<void>;
+  /** Starts the worker with the current workflow code, or with a bundle standing in for an older deployment. */
+  startWorker(bundle?: WorkflowBundleWithSourceMap): Promise<void>;
   api(path: string, init?: RequestInit & { key?: string }): Promise<Response>;
   close(): Promise<void>;
 }
@@ -183,7 +184,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const workerConnection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   let workers: Worker[] = [];
   let running: Promise<unknown> | undefined;
-  const startWorker = async () => {
+  const startWorker = async (bundle?: WorkflowBundleWithSourceMap) => {
     workers = await createGrantWorkers({
       connection: workerConnection,
       namespace: config.TEMPORAL_NAMESPACE,
@@ -191,7 +192,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       deps: { db, cipher, feishu, redirectUri: `${apiUrl}/oauth/callback`, logger, grantSettings: settings },
       dataConverter,
       refreshesPerSecond: options.refreshesPerSecond ?? 50,
-      workflowBundle: await workflowBundle(),
+      workflowBundle: bundle ?? (await workflowBundle()),
     });
     running = Promise.all(workers.map((w) => w.run()));
   };

@@ -77,7 +77,11 @@ const MOVE_TO_CURRENT_CODE = 'grant-v1-moves-on';
  * upgrade a run waits for its handlers and continues as new on the current code, carrying its
  * state (see docs/operations.md, "Versioning").
  */
-export async function grantWorkflowV1(input: GrantWorkflowInput): Promise<GrantState> {
+export async function grantWorkflowV1(
+  input: GrantWorkflowInput,
+  // A test stands in for the 0f8d4b2 deployment by never moving on.
+  movesOn: () => boolean = () => patched(MOVE_TO_CURRENT_CODE),
+): Promise<GrantState> {
   const settings: GrantSettings = { ...DEFAULT_GRANT_SETTINGS, ...input.settings };
   const { appId, openId } = input;
   const state: GrantState = input.carried?.state ?? { appId, openId, status: 'pending', refreshCount: 0 };
@@ -89,7 +93,7 @@ export async function grantWorkflowV1(input: GrantWorkflowInput): Promise<GrantS
   const refresher = refreshActivitiesOn(workflowInfo().taskQueue);
   let movingOn = false;
   /** True from the first workflow task this code runs for real (never while replaying old tasks). */
-  const upgrading = () => (movingOn ||= patched(MOVE_TO_CURRENT_CODE));
+  const upgrading = () => (movingOn ||= movesOn());
   const locked = <T>(section: () => Promise<T>): Promise<T> => {
     upgrading();
     return lock.run(section);
