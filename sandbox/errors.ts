@@ -112,7 +112,7 @@ export class OAuthError extends Error {
 
 const grant = (code: number, description: string) => new OAuthError(400, code, 'invalid_grant', description);
 
-/** Every row of the token endpoint's error table in feishu-platform.md §2. */
+/** Every row of the token endpoint's error table in docs/feishu-facts.md §2 (the table itself is lib/feishu/errors.ts). */
 export const oauth = {
   missingParam: (name: string) =>
     new OAuthError(400, 20001, 'invalid_request', `The request is missing a required parameter: ${name}.`),

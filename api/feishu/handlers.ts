@@ -13,7 +13,7 @@ export interface CallbackAnswer {
 
 export interface HandledCallback {
   answer: CallbackAnswer;
-  /** Work that changes the card: run only after the answer has been sent (feishu-platform.md §5). */
+  /** Work that changes the card: run only after the answer has been sent (docs/feishu-facts.md §5). */
   after?: () => Promise<void>;
 }
 

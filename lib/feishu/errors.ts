@@ -1,7 +1,7 @@
 import type { FailureReason } from '../grant-types';
 
 /**
- * How the service reacts to each Feishu error it can meet (feishu-platform.md §2 and §6).
+ * How the service reacts to each Feishu error it can meet (docs/feishu-facts.md §2 and §6).
  * Pure: the gateway classifies, activities and workflows decide by kind.
  */
 export type FeishuErrorKind =

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { elapsed, step } from './progress';
 import { run } from './run';
 
-/** The CLI tag that still `go install`s cleanly and embeds Temporal server 1.29 (see docs/temporal-offline.md). */
+/** The last CLI tag that `go install`s (later ones carry a replace directive); it embeds Temporal server 1.29. */
 const CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
 const FITTING_SERVER = /Server 1\.(29|[3-9]\d)\./;
 

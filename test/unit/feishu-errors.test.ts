@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { classifyFeishuError, FeishuApiError, isRetryable } from '../../lib/feishu/errors';
 import { localeFromAcceptLanguage } from '../../lib/i18n';
 
-describe('Feishu error classification (feishu-platform.md §2 table)', () => {
+describe('Feishu error classification (the table in lib/feishu/errors.ts)', () => {
   it.each([
     [400, 20003, 'invalid_code'],
     [400, 20065, 'invalid_code'],
