@@ -528,7 +528,8 @@ export class Grant {
     if (this.plannedRefresh?.tokenVersion !== token.tokenVersion) {
       this.plannedRefresh = {
         tokenVersion: token.tokenVersion,
-        at: refreshDueAt(token, this.settings, Date.now(), Math.random()),
+        // A token already past its refresh time (clock skew, odd lifetimes) must not spin the loop.
+        at: Math.max(refreshDueAt(token, this.settings, Date.now(), Math.random()), Date.now() + 1000),
       };
     }
     return this.plannedRefresh.at;
