@@ -17,6 +17,8 @@ export interface ManifestEntry {
   sha256: string;
   /** The commit whose workflow code wrote the history (`-dirty`: with uncommitted changes). */
   recordedAt: string;
+  /** The `deprecatePatch` id that made such histories impossible: kept, no longer replayed. */
+  retiredBy?: string;
 }
 
 export interface Manifest {
