@@ -4,6 +4,7 @@ import {
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   type Client,
+  type WorkflowStartOptions,
 } from '@temporalio/client';
 import { HttpError } from './errors';
 import { FeishuAppId, FeishuAuthStatus, FeishuOpenId } from '../lib/search-attributes';
@@ -24,6 +25,7 @@ import type {
   AuthorizationResponse,
   GrantSettings,
   GrantState,
+  GrantStatus,
   TokenMeta,
 } from '../lib/grant-types';
 
@@ -32,6 +34,30 @@ const REVOKE_WAIT_MS = 15_000;
 
 /** How long a token request waits for a refresh before answering 503. */
 const FRESH_TOKEN_WAIT_MS = 10_000;
+
+/**
+ * How a grant workflow starts: its id and queue, the Web UI's title, and the search attributes
+ * operators filter on (the workflow keeps the status current afterwards). The benchmark seeds its
+ * grants with these too, so they look like the ones the API starts.
+ */
+export function grantStartOptions(
+  appId: string,
+  openId: string,
+  taskQueue: string,
+  status: GrantStatus,
+): Pick<WorkflowStartOptions, 'workflowId' | 'taskQueue' | 'staticSummary' | 'typedSearchAttributes'> {
+  return {
+    workflowId: grantWorkflowId(appId, openId),
+    taskQueue,
+    // The run's one-line title; its live state is the workflow's current details.
+    staticSummary: `Feishu grant of ${openId} (app ${appId})`,
+    typedSearchAttributes: [
+      { key: FeishuOpenId, value: openId },
+      { key: FeishuAppId, value: appId },
+      { key: FeishuAuthStatus, value: status },
+    ],
+  };
+}
 
 /** The API's side of the grant workflows: every Temporal call the API makes goes through here. */
 export class GrantService {
@@ -55,17 +81,9 @@ export class GrantService {
     req: AuthorizationRequest & { reuseMessageId?: string },
   ): Promise<AuthorizationResponse | { cardNotSent: string }> {
     const startWorkflowOperation = new WithStartWorkflowOperation(grantWorkflow, {
-      workflowId: this.workflowId(openId),
-      taskQueue: this.taskQueue,
+      ...grantStartOptions(this.appId, openId, this.taskQueue, 'pending'),
       workflowIdConflictPolicy: 'USE_EXISTING',
-      // The Web UI's one-line title of the run; its live state is the workflow's current details.
-      staticSummary: `Feishu grant of ${openId} (app ${this.appId})`,
       args: [{ appId: this.appId, openId, settings: this.settings }],
-      typedSearchAttributes: [
-        { key: FeishuOpenId, value: openId },
-        { key: FeishuAppId, value: this.appId },
-        { key: FeishuAuthStatus, value: 'pending' },
-      ],
     });
     try {
       return await this.client.workflow.executeUpdateWithStart(requestAuthorization, {

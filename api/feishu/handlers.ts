@@ -5,6 +5,7 @@ import type { Logger } from '../../lib/logger';
 import { getSession } from '../../lib/store/sessions';
 import type { GrantService } from '../grants';
 import { revokeGrant } from '../revoke';
+import { scopeParam } from '../routes/params';
 
 /** What Feishu shows the clicking user at once; the card itself changes afterwards. */
 export interface CallbackAnswer {
@@ -110,7 +111,7 @@ export function createCallbackHandlers({
       }
       const match = AUTH_COMMAND.exec(text);
       if (!match) return;
-      const scopes = (match[2] ?? '').split(/\s+/).filter((s) => /^[A-Za-z0-9:._-]{1,100}$/.test(s));
+      const scopes = (match[2] ?? '').split(/\s+/).filter((s) => scopeParam.safeParse(s).success);
       const openId = parsed.data.sender.sender_id.open_id;
       await grants.request(openId, {
         scopes,

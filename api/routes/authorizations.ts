@@ -8,14 +8,11 @@ import { getSession, type SessionRow } from '../../lib/store/sessions';
 import type { GrantService } from '../grants';
 import { HttpError, parseInput } from '../errors';
 import { GRANT_STATUSES } from '../../lib/grant-types';
-import { openIdParam } from './params';
+import { openIdParam, scopeParam } from './params';
 
 const requestBody = z.object({
   open_id: openIdParam,
-  scopes: z
-    .array(z.string().regex(/^[A-Za-z0-9:._-]{1,100}$/, 'must be a Feishu scope name'))
-    .max(50)
-    .default([]),
+  scopes: z.array(scopeParam).max(50).default([]),
   expires_in_seconds: z.number().int().min(30).max(86_400).optional(),
   locale: z.enum(['zh_cn', 'en_us']).optional(),
 });

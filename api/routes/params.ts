@@ -1,3 +1,6 @@
 import { z } from 'zod';
 
 export const openIdParam = z.string().regex(/^ou_[A-Za-z0-9_-]{1,64}$/, 'must be a Feishu open_id (ou_…)');
+
+/** A Feishu scope name, as a request body or a "/auth" DM may name it. */
+export const scopeParam = z.string().regex(/^[A-Za-z0-9:._-]{1,100}$/, 'must be a Feishu scope name');
