@@ -13,6 +13,7 @@ import {
 import { markGrantPending, setGrantStatus } from '../lib/store/grants';
 import type { GrantStatus, Locale } from '../lib/grant-types';
 import type { ServiceDeps } from '../lib/service-deps';
+import { feishuCall } from './attempt-context';
 import { toActivityFailure } from './feishu-failure';
 
 export interface StartAttemptInput {
@@ -72,7 +73,7 @@ export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: S
 
   async function patch(messageId: string, view: SettledView): Promise<void> {
     try {
-      await feishu.patchCard(messageId, buildCard(view));
+      await feishuCall((signal) => feishu.patchCard(messageId, buildCard(view), signal));
     } catch (err) {
       throw toActivityFailure(err);
     }
@@ -81,7 +82,7 @@ export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: S
   async function deliver(row: SessionRow, card: object, reuseMessageId: string | undefined): Promise<string> {
     if (reuseMessageId) {
       try {
-        await feishu.patchCard(reuseMessageId, card);
+        await feishuCall((signal) => feishu.patchCard(reuseMessageId, card, signal));
         return reuseMessageId;
       } catch (err) {
         if (!(err instanceof FeishuApiError && err.kind === 'card_not_updatable')) throw err;
@@ -89,7 +90,7 @@ export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: S
       }
     }
     // uuid = attempt id: a retried send returns the first message instead of a second card.
-    return feishu.sendCard(row.open_id, card, row.id);
+    return feishuCall((signal) => feishu.sendCard(row.open_id, card, row.id, signal));
   }
 
   return {
@@ -129,9 +130,10 @@ export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: S
     async rescopeAttempt(input: { attemptId: string; scopes: string[]; expiresAt: number }): Promise<void> {
       await setSessionScopes(db, input.attemptId, input.scopes, new Date(input.expiresAt));
       const row = await getSession(db, input.attemptId);
-      if (!row?.message_id) return;
+      const messageId = row?.message_id;
+      if (!row || !messageId) return;
       try {
-        await feishu.patchCard(row.message_id, buildCard(pendingView(row)));
+        await feishuCall((signal) => feishu.patchCard(messageId, buildCard(pendingView(row)), signal));
       } catch (err) {
         throw toActivityFailure(err);
       }

@@ -1,12 +1,13 @@
+import { CancelledFailure } from '@temporalio/activity';
 import { FeishuApiError, isRetryable } from '../lib/feishu/errors';
 import type { UserProfile } from '../lib/feishu/gateway';
 import { inTransaction } from '../lib/db';
-import { getGrant, saveAuthorizedGrant } from '../lib/store/grants';
-import { getSession, markCodeSpent } from '../lib/store/sessions';
+import { getGrant, saveAuthorizedGrant, tokenMetaOf, type GrantRow } from '../lib/store/grants';
+import { getSession, spendCode } from '../lib/store/sessions';
 import type { AttemptOutcome, TokenMeta } from '../lib/grant-types';
 import type { ServiceDeps } from '../lib/service-deps';
+import { attemptTimeLeftMs, feishuCall, pause } from './attempt-context';
 import { failureReasonFor, toActivityFailure } from './feishu-failure';
-import { tokenMetaOf } from './refresh';
 import { sealTokens } from './seal-tokens';
 
 export interface ExchangeResult {
@@ -16,19 +17,29 @@ export interface ExchangeResult {
 
 const USER_INFO_BACKOFF_MS = [200, 1_000, 3_000];
 
+const INVALID_CODE: ExchangeResult = { outcome: { kind: 'failed', reason: 'invalid_code' } };
+
+function authorized(grant: GrantRow): ExchangeResult {
+  const token = tokenMetaOf(grant);
+  return { outcome: { kind: 'authorized', userName: token.userName, scopes: token.scopes }, token };
+}
+
 export function exchangeActivities({ db, cipher, feishu, redirectUri, logger }: ServiceDeps) {
   /**
    * user_info runs after the code is spent, so a retried activity could not exchange it again:
-   * its transient failures are retried here instead.
+   * its transient failures are retried here instead, as long as another call still fits in the
+   * attempt (a late answer would find the attempt given up on).
    */
   async function userInfoWithRetry(accessToken: string): Promise<UserProfile> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await feishu.userInfo(accessToken);
+        return await feishuCall((signal) => feishu.userInfo(accessToken, signal));
       } catch (err) {
-        const delay = USER_INFO_BACKOFF_MS[attempt];
-        if (!(err instanceof FeishuApiError) || !isRetryable(err.kind) || delay === undefined) throw err;
-        await new Promise((r) => setTimeout(r, Math.max(delay, (err.retryAfterSeconds ?? 0) * 1000)));
+        const backoff = USER_INFO_BACKOFF_MS[attempt];
+        if (!(err instanceof FeishuApiError) || !isRetryable(err.kind) || backoff === undefined) throw err;
+        const delay = Math.max(backoff, (err.retryAfterSeconds ?? 0) * 1000);
+        if (delay + feishu.httpTimeoutMs > attemptTimeLeftMs()) throw err;
+        await pause(delay);
       }
     }
   }
@@ -36,9 +47,7 @@ export function exchangeActivities({ db, cipher, feishu, redirectUri, logger }: 
   /** A re-run after the grant was stored (the worker died before the workflow heard): report it. */
   async function alreadyExchanged(appId: string, openId: string): Promise<ExchangeResult> {
     const grant = await getGrant(db, appId, openId);
-    if (grant?.status !== 'authorized') return { outcome: { kind: 'failed', reason: 'invalid_code' } };
-    const token = tokenMetaOf(grant);
-    return { outcome: { kind: 'authorized', userName: token.userName, scopes: token.scopes }, token };
+    return grant?.status === 'authorized' ? authorized(grant) : INVALID_CODE;
   }
 
   return {
@@ -49,9 +58,7 @@ export function exchangeActivities({ db, cipher, feishu, redirectUri, logger }: 
     async exchangeCode(input: { appId: string; openId: string; attemptId: string }): Promise<ExchangeResult> {
       const row = await getSession(db, input.attemptId);
       if (row?.code_spent_at) return alreadyExchanged(input.appId, input.openId);
-      if (!row?.code_ct || !row.code_key_id || !row.verifier_ct) {
-        return { outcome: { kind: 'failed', reason: 'invalid_code' } };
-      }
+      if (!row?.code_ct || !row.code_key_id || !row.verifier_ct) return INVALID_CODE;
       const ctx = { appId: input.appId, openId: input.openId };
       const code = cipher.open({ keyId: row.code_key_id, box: row.code_ct }, { ...ctx, kind: 'oauth_code' });
       const codeVerifier = cipher.open(
@@ -61,7 +68,9 @@ export function exchangeActivities({ db, cipher, feishu, redirectUri, logger }: 
 
       let tokens;
       try {
-        tokens = await feishu.exchangeCode({ code, redirectUri, codeVerifier });
+        tokens = await feishuCall((signal) =>
+          feishu.exchangeCode({ code, redirectUri, codeVerifier }, signal),
+        );
       } catch (err) {
         if (err instanceof FeishuApiError && !isRetryable(err.kind)) {
           logger.warn(
@@ -77,6 +86,7 @@ export function exchangeActivities({ db, cipher, feishu, redirectUri, logger }: 
       try {
         profile = await userInfoWithRetry(tokens.accessToken);
       } catch (err) {
+        if (err instanceof CancelledFailure) throw err;
         const reason = err instanceof FeishuApiError ? failureReasonFor(err) : 'internal';
         return {
           outcome: {
@@ -92,22 +102,19 @@ export function exchangeActivities({ db, cipher, feishu, redirectUri, logger }: 
       }
 
       const sealed = sealTokens(cipher, input.appId, input.openId, tokens);
-      const tokenVersion = await inTransaction(db, async (tx) => {
-        const version = await saveAuthorizedGrant(tx, input.appId, input.openId, sealed, profile);
-        await markCodeSpent(tx, input.attemptId);
-        return version;
-      });
-      return {
-        outcome: { kind: 'authorized', userName: profile.name, scopes: tokens.scopes },
-        token: {
-          scopes: tokens.scopes,
-          accessExpiresAt: sealed.accessExpiresAt.getTime(),
-          refreshExpiresAt: sealed.refreshExpiresAt?.getTime(),
-          authorizedAt: Date.now(),
-          tokenVersion,
-          userName: profile.name,
-        },
-      };
+      const grant = await inTransaction(db, async (tx) =>
+        (await spendCode(tx, input.attemptId))
+          ? saveAuthorizedGrant(tx, input.appId, input.openId, sealed, profile)
+          : undefined,
+      );
+      if (grant) return authorized(grant);
+      // Another run of this activity stored its grant first, or the attempt was settled (failed,
+      // cancelled, superseded) while this run waited for Feishu: what it bought is not stored.
+      if ((await getSession(db, input.attemptId))?.code_spent_at) {
+        return alreadyExchanged(input.appId, input.openId);
+      }
+      logger.warn({ attemptId: input.attemptId }, 'the attempt was settled during its code exchange');
+      return INVALID_CODE;
     },
   };
 }

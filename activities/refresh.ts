@@ -1,14 +1,19 @@
+import { ApplicationFailure } from '@temporalio/activity';
 import { FeishuApiError, isRetryable } from '../lib/feishu/errors';
 import { tokenRefreshTotal } from '../lib/metrics';
 import {
   getGrant,
+  markNeedsReauth,
   recordGrantEvent,
   saveRotatedTokens,
   setGrantStatus,
+  tokenMetaOf,
   type GrantRow,
 } from '../lib/store/grants';
 import type { TokenMeta } from '../lib/grant-types';
 import type { ServiceDeps } from '../lib/service-deps';
+import { feishuCall } from './attempt-context';
+import { REFRESH_REFUSED } from './failure-types';
 import { toActivityFailure } from './feishu-failure';
 import { sealTokens } from './seal-tokens';
 
@@ -17,25 +22,38 @@ export type RefreshResult =
   | { kind: 'needs_reauth'; reason: string; errorCode?: number }
   | { kind: 'gone' };
 
-export function tokenMetaOf(row: GrantRow): TokenMeta {
-  return {
-    scopes: row.scopes,
-    accessExpiresAt: row.access_expires_at?.getTime() ?? 0,
-    refreshExpiresAt: row.refresh_expires_at?.getTime(),
-    authorizedAt: row.authorized_at?.getTime() ?? 0,
-    tokenVersion: row.token_version,
-    userName: row.user_name ?? '',
-  };
+/**
+ * What a refresh reports when the grant is no longer the one the workflow last saw: gone (revoked
+ * or without tokens), or rotated by an earlier run of this activity. Undefined when it still is.
+ */
+function movedOn(grant: GrantRow | undefined, expectedVersion: number): RefreshResult | undefined {
+  if (!grant || grant.status === 'revoked' || !grant.access_token_ct) return { kind: 'gone' };
+  if (grant.token_version !== expectedVersion) return { kind: 'refreshed', token: tokenMetaOf(grant) };
+  return undefined;
 }
 
 export function refreshActivities({ db, cipher, feishu, logger }: ServiceDeps) {
+  /** Where the grant stands after a write that found it changed; an error if it did not change. */
+  async function afterLostRace(
+    appId: string,
+    openId: string,
+    expectedVersion: number,
+  ): Promise<RefreshResult> {
+    const outcome = movedOn(await getGrant(db, appId, openId), expectedVersion);
+    if (!outcome) throw new Error('the grant changed during its refresh');
+    return outcome;
+  }
+
   async function giveUp(
     appId: string,
     openId: string,
+    expectedVersion: number,
     reason: string,
     errorCode?: number,
   ): Promise<RefreshResult> {
-    await setGrantStatus(db, appId, openId, 'needs_reauth', reason, { dropTokens: true });
+    if (!(await markNeedsReauth(db, appId, openId, expectedVersion, reason))) {
+      return afterLostRace(appId, openId, expectedVersion);
+    }
     await recordGrantEvent(db, {
       appId,
       openId,
@@ -46,6 +64,29 @@ export function refreshActivities({ db, cipher, feishu, logger }: ServiceDeps) {
     });
     tokenRefreshTotal.inc({ result: 'needs_reauth' });
     return { kind: 'needs_reauth', reason, errorCode };
+  }
+
+  /** A refusal that is neither transient nor the grant's end: an operator has to fix something. */
+  async function refused(appId: string, openId: string, err: FeishuApiError): Promise<never> {
+    logger.error(
+      { appId, feishuCode: err.code, kind: err.kind },
+      'refresh refused for a reason retrying cannot fix',
+    );
+    tokenRefreshTotal.inc({ result: 'refused' });
+    await recordGrantEvent(db, {
+      appId,
+      openId,
+      kind: 'refresh',
+      outcome: 'refused',
+      errorCode: String(err.code),
+      detail: err.kind,
+    });
+    throw ApplicationFailure.create({
+      type: REFRESH_REFUSED,
+      message: err.message,
+      nonRetryable: true,
+      details: [{ code: err.code, httpStatus: err.httpStatus, kind: err.kind }],
+    });
   }
 
   return {
@@ -62,12 +103,14 @@ export function refreshActivities({ db, cipher, feishu, logger }: ServiceDeps) {
     }): Promise<RefreshResult> {
       const { appId, openId, expectedVersion } = input;
       const grant = await getGrant(db, appId, openId);
-      if (!grant || grant.status === 'revoked' || !grant.access_token_ct) return { kind: 'gone' };
-      if (grant.token_version !== expectedVersion) {
-        tokenRefreshTotal.inc({ result: 'skipped' });
-        return { kind: 'refreshed', token: tokenMetaOf(grant) };
+      const early = movedOn(grant, expectedVersion);
+      if (early || !grant) {
+        if (early?.kind === 'refreshed') tokenRefreshTotal.inc({ result: 'skipped' });
+        return early ?? { kind: 'gone' };
       }
-      if (!grant.refresh_token_ct || !grant.key_id) return giveUp(appId, openId, 'no_refresh_token');
+      if (!grant.refresh_token_ct || !grant.key_id) {
+        return giveUp(appId, openId, expectedVersion, 'no_refresh_token');
+      }
       const refreshToken = cipher.open(
         { keyId: grant.key_id, box: grant.refresh_token_ct },
         { appId, openId, kind: 'refresh_token' },
@@ -75,7 +118,7 @@ export function refreshActivities({ db, cipher, feishu, logger }: ServiceDeps) {
 
       let tokens;
       try {
-        tokens = await feishu.refresh(refreshToken);
+        tokens = await feishuCall((signal) => feishu.refresh(refreshToken, signal));
       } catch (err) {
         if (!(err instanceof FeishuApiError)) throw err;
         if (isRetryable(err.kind)) {
@@ -90,34 +133,35 @@ export function refreshActivities({ db, cipher, feishu, logger }: ServiceDeps) {
           throw toActivityFailure(err);
         }
         if (err.kind === 'refresh_token_spent') {
-          const now = await getGrant(db, appId, openId);
-          if (now && now.token_version !== expectedVersion && now.access_token_ct) {
-            return { kind: 'refreshed', token: tokenMetaOf(now) };
-          }
+          // Spent by an earlier run of this activity that stored its pair, or revoked meanwhile.
+          const outcome = movedOn(await getGrant(db, appId, openId), expectedVersion);
+          if (outcome) return outcome;
         }
         if (err.kind === 'needs_reauth' || err.kind === 'refresh_token_spent') {
-          return giveUp(appId, openId, `feishu_${err.code}`, err.code);
+          return giveUp(appId, openId, expectedVersion, `feishu_${err.code}`, err.code);
         }
-        logger.error(
-          { appId, feishuCode: err.code, kind: err.kind },
-          'refresh refused for a reason retrying cannot fix',
-        );
-        tokenRefreshTotal.inc({ result: 'transient_error' });
-        throw toActivityFailure(err);
+        return refused(appId, openId, err);
       }
 
+      // Written even when this attempt was cancelled or timed out meanwhile: Feishu has already
+      // rotated, so the new pair is the only live one. The write checks version and status, so it
+      // lands only on the grant as this attempt read it, and a retry then finds it done.
       // Feishu rotates the refresh token on every refresh; should an answer lack one, the current
       // one is re-sealed with the new key id rather than left under a key id it no longer matches.
       const sealed = sealTokens(cipher, appId, openId, {
         ...tokens,
         refreshToken: tokens.refreshToken ?? refreshToken,
       });
-      const version = await saveRotatedTokens(db, appId, openId, expectedVersion, sealed);
-      if (version === undefined) throw new Error('the grant changed during its refresh');
+      const saved = await saveRotatedTokens(db, appId, openId, expectedVersion, sealed);
+      if (!saved) {
+        // Revoked, re-authorized or given up while Feishu answered: the pair it issued is dropped.
+        logger.warn({ appId }, 'the grant changed while Feishu rotated its token; the new pair is dropped');
+        await recordGrantEvent(db, { appId, openId, kind: 'refresh', outcome: 'discarded' });
+        return afterLostRace(appId, openId, expectedVersion);
+      }
       await recordGrantEvent(db, { appId, openId, kind: 'refresh', outcome: 'success' });
       tokenRefreshTotal.inc({ result: 'success' });
-      const row = await getGrant(db, appId, openId);
-      return { kind: 'refreshed', token: tokenMetaOf(row!) };
+      return { kind: 'refreshed', token: tokenMetaOf(saved) };
     },
 
     /** Deletes the stored tokens; Feishu has no revocation endpoint, so forgetting them is revoking. */

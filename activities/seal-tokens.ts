@@ -8,8 +8,8 @@ export function sealTokens(
   appId: string,
   openId: string,
   tokens: TokenSet,
-  now = Date.now(),
 ): SealedTokens {
+  const now = Date.now();
   const access = cipher.seal(tokens.accessToken, { appId, openId, kind: 'access_token' });
   const refresh = tokens.refreshToken
     ? cipher.seal(tokens.refreshToken, { appId, openId, kind: 'refresh_token' })

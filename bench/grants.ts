@@ -7,7 +7,7 @@ import { FeishuGateway } from '../lib/feishu/gateway';
 import { authorizeUrl, newOAuthSecrets } from '../lib/feishu/oauth';
 import { createLogger } from '../lib/logger';
 import { FeishuAppId, FeishuAuthStatus, FeishuOpenId } from '../lib/search-attributes';
-import { saveAuthorizedGrant } from '../lib/store/grants';
+import { saveAuthorizedGrant, tokenMetaOf } from '../lib/store/grants';
 import { TokenCipher, sodiumReady } from '../lib/token-crypto';
 import { grantWorkflow, type GrantWorkflowInput } from '../workflows/grant';
 import { grantWorkflowId } from '../workflows/task-queues';
@@ -90,20 +90,16 @@ async function seedGrant(s: Seeder, openId: string, wakeAt: number | undefined):
     redirectUri: s.redirectUri,
     codeVerifier: secrets.codeVerifier,
   });
-  const now = Date.now();
-  const sealed = sealTokens(s.cipher, appId, openId, tokens, now);
-  const userName = `User ${openId}`;
-  const tokenVersion = await saveAuthorizedGrant(s.db, appId, openId, sealed, { name: userName });
+  const sealed = sealTokens(s.cipher, appId, openId, tokens);
+  const stored = tokenMetaOf(
+    await saveAuthorizedGrant(s.db, appId, openId, sealed, { name: `User ${openId}` }),
+  );
   const lead = DEFAULT_GRANT_SETTINGS.refreshLeadSeconds * 1000;
   const token: TokenMeta = {
-    scopes: sealed.scopes,
-    accessExpiresAt: sealed.accessExpiresAt.getTime(),
+    ...stored,
     // The workflow wakes at refreshExpiresAt - lead - jitter: a due grant is told its refresh
     // token runs out `lead` after wakeAt. Its real token (7 days) is what the refresh spends.
-    refreshExpiresAt: wakeAt !== undefined ? wakeAt + lead : sealed.refreshExpiresAt?.getTime(),
-    authorizedAt: now,
-    tokenVersion,
-    userName,
+    refreshExpiresAt: wakeAt !== undefined ? wakeAt + lead : stored.refreshExpiresAt,
   };
   const input: GrantWorkflowInput = {
     appId,

@@ -31,7 +31,7 @@ export const authSessionDuration = new client.Histogram({
 });
 export const tokenRefreshTotal = new client.Counter({
   name: 'token_refresh_total',
-  help: 'Refresh attempts by result.',
+  help: 'Refresh attempts by result: success, skipped (already rotated), transient_error (retried), needs_reauth (the grant ended), refused (retrying cannot fix it: configuration).',
   labelNames: ['result'] as const,
   registers: [registry],
 });

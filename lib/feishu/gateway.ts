@@ -2,7 +2,7 @@ import * as lark from '@larksuiteoapi/node-sdk';
 import { feishuApiRequests } from '../metrics';
 import type { Logger } from '../logger';
 import { FeishuApiError } from './errors';
-import { inRateLimitScope, rateLimitAwareHttp, type RateLimitScope } from './rate-limit-http';
+import { feishuHttp, inCallScope, type CallScope } from './http';
 import { sdkLogger } from './sdk-logger';
 
 export interface TokenSet {
@@ -27,7 +27,16 @@ export interface FeishuAppSettings {
   domain: string;
   oauthDomain: string;
   tokenEndpoint: 'v3' | 'v2';
+  /** Per request; FEISHU_HTTP_TIMEOUT_MS when omitted. */
+  httpTimeoutMs?: number;
 }
+
+/**
+ * Well inside the 30 s start-to-close of the activities that call Feishu, so a request Feishu
+ * never answers fails as a transient error the activity can still report (and Temporal retry),
+ * instead of running on after Temporal gave up on the attempt.
+ */
+export const FEISHU_HTTP_TIMEOUT_MS = 10_000;
 
 interface HttpFailure {
   response?: { status?: number; data?: { code?: number } };
@@ -63,11 +72,13 @@ function fromSdkTokens(result: lark.AccessTokenResponse): TokenSet {
  */
 export class FeishuGateway {
   readonly client: lark.Client;
+  readonly httpTimeoutMs: number;
 
   constructor(
     readonly settings: FeishuAppSettings,
     logger: Logger,
   ) {
+    this.httpTimeoutMs = settings.httpTimeoutMs ?? FEISHU_HTTP_TIMEOUT_MS;
     this.client = new lark.Client({
       appId: settings.appId,
       appSecret: settings.appSecret,
@@ -75,15 +86,20 @@ export class FeishuGateway {
       oauthBaseUrl: settings.oauthDomain,
       logger: sdkLogger(logger),
       loggerLevel: lark.LoggerLevel.warn,
-      httpInstance: rateLimitAwareHttp,
+      httpInstance: feishuHttp(this.httpTimeoutMs),
     });
   }
 
-  private async call<T>(endpoint: string, fn: () => Promise<T & { code?: number }>): Promise<T> {
+  /** `signal` aborts the call's requests; the call then fails as a network error. */
+  private async call<T>(
+    endpoint: string,
+    fn: () => Promise<T & { code?: number }>,
+    signal: AbortSignal | undefined,
+  ): Promise<T> {
     let result: T & { code?: number };
-    const scope: RateLimitScope = {};
+    const scope: CallScope = { signal };
     try {
-      result = await inRateLimitScope(scope, fn);
+      result = await inCallScope(scope, fn);
     } catch (err) {
       const failure = this.toApiError(endpoint, err, scope.retryAfterSeconds);
       feishuApiRequests.inc({ endpoint, code: failure.httpStatus === 0 ? 'network' : String(failure.code) });
@@ -112,37 +128,52 @@ export class FeishuGateway {
     return new FeishuApiError(endpoint, 0, 0);
   }
 
-  async exchangeCode(params: { code: string; redirectUri: string; codeVerifier: string }): Promise<TokenSet> {
+  async exchangeCode(
+    params: { code: string; redirectUri: string; codeVerifier: string },
+    signal?: AbortSignal,
+  ): Promise<TokenSet> {
     if (this.settings.tokenEndpoint === 'v2') {
-      return this.v2Token({
-        grant_type: 'authorization_code',
-        code: params.code,
-        redirect_uri: params.redirectUri,
-        code_verifier: params.codeVerifier,
-      });
+      return this.v2Token(
+        {
+          grant_type: 'authorization_code',
+          code: params.code,
+          redirect_uri: params.redirectUri,
+          code_verifier: params.codeVerifier,
+        },
+        signal,
+      );
     }
-    const result = await this.call('oauth.token', () =>
-      this.client.accessToken.retrieveByAuthorizationCode(params),
+    const result = await this.call(
+      'oauth.token',
+      () => this.client.accessToken.retrieveByAuthorizationCode(params),
+      signal,
     );
     return fromSdkTokens(result);
   }
 
-  async refresh(refreshToken: string): Promise<TokenSet> {
+  async refresh(refreshToken: string, signal?: AbortSignal): Promise<TokenSet> {
     if (this.settings.tokenEndpoint === 'v2') {
-      return this.v2Token({ grant_type: 'refresh_token', refresh_token: refreshToken });
+      return this.v2Token({ grant_type: 'refresh_token', refresh_token: refreshToken }, signal);
     }
-    const result = await this.call('oauth.token', () => this.client.accessToken.refresh({ refreshToken }));
+    const result = await this.call(
+      'oauth.token',
+      () => this.client.accessToken.refresh({ refreshToken }),
+      signal,
+    );
     return fromSdkTokens(result);
   }
 
   /** The deprecated v2 endpoint, for tenants where v3 is unavailable; the SDK has no helper for it. */
-  private async v2Token(grant: Record<string, string>): Promise<TokenSet> {
-    const body = await this.call<OAuthTokenBody>('oauth.token.v2', () =>
-      this.client.httpInstance.request<OAuthTokenBody, OAuthTokenBody>({
-        method: 'post',
-        url: `${this.settings.domain}/open-apis/authen/v2/oauth/token`,
-        data: { ...grant, client_id: this.settings.appId, client_secret: this.settings.appSecret },
-      }),
+  private async v2Token(grant: Record<string, string>, signal: AbortSignal | undefined): Promise<TokenSet> {
+    const body = await this.call<OAuthTokenBody>(
+      'oauth.token.v2',
+      () =>
+        this.client.httpInstance.request<OAuthTokenBody, OAuthTokenBody>({
+          method: 'post',
+          url: `${this.settings.domain}/open-apis/authen/v2/oauth/token`,
+          data: { ...grant, client_id: this.settings.appId, client_secret: this.settings.appSecret },
+        }),
+      signal,
     );
     if (!body.access_token) throw new FeishuApiError('oauth.token.v2', 200, body.code ?? 0);
     return {
@@ -154,9 +185,11 @@ export class FeishuGateway {
     };
   }
 
-  async userInfo(accessToken: string): Promise<UserProfile> {
-    const result = await this.call('authen.user_info', () =>
-      this.client.authen.v1.userInfo.get({}, lark.withUserAccessToken(accessToken)),
+  async userInfo(accessToken: string, signal?: AbortSignal): Promise<UserProfile> {
+    const result = await this.call(
+      'authen.user_info',
+      () => this.client.authen.v1.userInfo.get({}, lark.withUserAccessToken(accessToken)),
+      signal,
     );
     const data = result.data;
     if (!data?.open_id) throw new FeishuApiError('authen.user_info', 200, -1);
@@ -170,24 +203,30 @@ export class FeishuGateway {
   }
 
   /** Sends an interactive card; `uuid` makes a retried send return the first message instead of a second. */
-  async sendCard(openId: string, card: object, uuid: string): Promise<string> {
-    const result = await this.call('im.message.create', () =>
-      this.client.im.v1.message.create({
-        params: { receive_id_type: 'open_id' },
-        data: { receive_id: openId, msg_type: 'interactive', content: JSON.stringify(card), uuid },
-      }),
+  async sendCard(openId: string, card: object, uuid: string, signal?: AbortSignal): Promise<string> {
+    const result = await this.call(
+      'im.message.create',
+      () =>
+        this.client.im.v1.message.create({
+          params: { receive_id_type: 'open_id' },
+          data: { receive_id: openId, msg_type: 'interactive', content: JSON.stringify(card), uuid },
+        }),
+      signal,
     );
     const messageId = result.data?.message_id;
     if (!messageId) throw new FeishuApiError('im.message.create', 200, -1);
     return messageId;
   }
 
-  async patchCard(messageId: string, card: object): Promise<void> {
-    await this.call('im.message.patch', () =>
-      this.client.im.v1.message.patch({
-        path: { message_id: messageId },
-        data: { content: JSON.stringify(card) },
-      }),
+  async patchCard(messageId: string, card: object, signal?: AbortSignal): Promise<void> {
+    await this.call(
+      'im.message.patch',
+      () =>
+        this.client.im.v1.message.patch({
+          path: { message_id: messageId },
+          data: { content: JSON.stringify(card) },
+        }),
+      signal,
     );
   }
 }

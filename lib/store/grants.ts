@@ -1,5 +1,5 @@
 import type { Db, Queryable } from '../db';
-import type { GrantStatus } from '../grant-types';
+import type { GrantStatus, TokenMeta } from '../grant-types';
 
 export interface GrantRow {
   app_id: string;
@@ -58,6 +58,18 @@ export async function getServableToken(
   return rows[0];
 }
 
+/** What a workflow may know of the stored grant: the one place token metadata is built from. */
+export function tokenMetaOf(row: GrantRow): TokenMeta {
+  return {
+    scopes: row.scopes,
+    accessExpiresAt: row.access_expires_at?.getTime() ?? 0,
+    refreshExpiresAt: row.refresh_expires_at?.getTime(),
+    authorizedAt: row.authorized_at?.getTime() ?? 0,
+    tokenVersion: row.token_version,
+    userName: row.user_name ?? '',
+  };
+}
+
 export async function getGrant(db: Db, appId: string, openId: string): Promise<GrantRow | undefined> {
   const { rows } = await db.query<GrantRow>('SELECT * FROM grants WHERE app_id = $1 AND open_id = $2', [
     appId,
@@ -66,15 +78,19 @@ export async function getGrant(db: Db, appId: string, openId: string): Promise<G
   return rows[0];
 }
 
-/** Stores a fresh authorization: new tokens, profile, authorized_at reset (the 365-day clock restarts). */
+/**
+ * Stores a fresh authorization: new tokens, profile, authorized_at reset (the 365-day clock
+ * restarts), whatever the grant's state. The exchange calls it only in the transaction that
+ * spends its attempt's code (spendCode), which is what keeps a settled attempt from storing.
+ */
 export async function saveAuthorizedGrant(
   db: Queryable,
   appId: string,
   openId: string,
   tokens: SealedTokens,
   profile: Profile,
-): Promise<number> {
-  const { rows } = await db.query<{ token_version: number }>(
+): Promise<GrantRow> {
+  const { rows } = await db.query<GrantRow>(
     `INSERT INTO grants (app_id, open_id, status, reason, scopes, union_id, user_name, user_en_name, avatar_url,
                          key_id, access_token_ct, refresh_token_ct, access_expires_at, refresh_expires_at,
                          authorized_at, token_version)
@@ -86,7 +102,7 @@ export async function saveAuthorizedGrant(
        refresh_token_ct = EXCLUDED.refresh_token_ct, access_expires_at = EXCLUDED.access_expires_at,
        refresh_expires_at = EXCLUDED.refresh_expires_at, authorized_at = now(),
        token_version = grants.token_version + 1, updated_at = now()
-     RETURNING token_version`,
+     RETURNING *`,
     [
       appId,
       openId,
@@ -102,12 +118,14 @@ export async function saveAuthorizedGrant(
       tokens.refreshExpiresAt,
     ],
   );
-  return rows[0]!.token_version;
+  return rows[0]!;
 }
 
 /**
- * Replaces the token pair only if nobody rotated it since `expectedVersion` was read, so a
- * second writer can never overwrite a newer pair with an older one.
+ * Replaces the token pair only if the grant is still authorized and nobody changed it since
+ * `expectedVersion` was read: a refresh that answers late can neither overwrite a newer pair nor
+ * bring tokens back to a grant that was revoked or lost meanwhile (dropping tokens moves the
+ * version too). Undefined when the grant moved on.
  */
 export async function saveRotatedTokens(
   db: Db,
@@ -115,13 +133,13 @@ export async function saveRotatedTokens(
   openId: string,
   expectedVersion: number,
   tokens: SealedTokens,
-): Promise<number | undefined> {
-  const { rows } = await db.query<{ token_version: number }>(
+): Promise<GrantRow | undefined> {
+  const { rows } = await db.query<GrantRow>(
     `UPDATE grants SET key_id = $4, access_token_ct = $5, refresh_token_ct = $6,
             access_expires_at = $7, refresh_expires_at = COALESCE($8, refresh_expires_at), scopes = $9,
-            status = 'authorized', reason = NULL, token_version = token_version + 1, updated_at = now()
-      WHERE app_id = $1 AND open_id = $2 AND token_version = $3
-      RETURNING token_version`,
+            token_version = token_version + 1, updated_at = now()
+      WHERE app_id = $1 AND open_id = $2 AND token_version = $3 AND status = 'authorized'
+      RETURNING *`,
     [
       appId,
       openId,
@@ -134,10 +152,13 @@ export async function saveRotatedTokens(
       tokens.scopes,
     ],
   );
-  return rows[0]?.token_version;
+  return rows[0];
 }
 
-/** Sets the grant's status; creates the row for users who never authorized (denied, expired, …). */
+/**
+ * Sets the grant's status; creates the row for users who never authorized (denied, expired, …).
+ * Dropping the tokens moves token_version, so no write that read the grant before can land after.
+ */
 export async function setGrantStatus(
   db: Db,
   appId: string,
@@ -150,9 +171,30 @@ export async function setGrantStatus(
     `INSERT INTO grants (app_id, open_id, status, reason) VALUES ($1, $2, $3, $4)
      ON CONFLICT (app_id, open_id) DO UPDATE SET status = $3, reason = $4, updated_at = now(),
        access_token_ct = CASE WHEN $5 THEN NULL ELSE grants.access_token_ct END,
-       refresh_token_ct = CASE WHEN $5 THEN NULL ELSE grants.refresh_token_ct END`,
+       refresh_token_ct = CASE WHEN $5 THEN NULL ELSE grants.refresh_token_ct END,
+       token_version = CASE WHEN $5 THEN grants.token_version + 1 ELSE grants.token_version END`,
     [appId, openId, status, reason, dropTokens],
   );
+}
+
+/**
+ * Ends an authorized grant whose refresh Feishu refused for good: tokens dropped, version moved.
+ * Only the grant as the refresh read it: false when it was revoked or changed meanwhile.
+ */
+export async function markNeedsReauth(
+  db: Db,
+  appId: string,
+  openId: string,
+  expectedVersion: number,
+  reason: string,
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE grants SET status = 'needs_reauth', reason = $4, access_token_ct = NULL, refresh_token_ct = NULL,
+            token_version = token_version + 1, updated_at = now()
+      WHERE app_id = $1 AND open_id = $2 AND token_version = $3 AND status = 'authorized'`,
+    [appId, openId, expectedVersion, reason],
+  );
+  return rowCount === 1;
 }
 
 /** A new card is out: the grant reads pending, unless it is live or waiting for re-authorization. */
