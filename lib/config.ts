@@ -131,6 +131,9 @@ const schema = z.object({
   REFRESH_RATE_PER_SECOND: z.coerce.number().positive().max(16).default(15),
   // Sleeping grants wake at most a few times a day: a small cache keeps 10,000 of them in < 1 GB.
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(1).default(500),
+  // Activities in flight finish within this on SIGTERM; keep it under the orchestrator's stop
+  // timeout (compose: 60 s), or they are killed mid-call.
+  WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).default(45),
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   WORKER_SDK_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
 });

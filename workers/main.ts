@@ -39,13 +39,15 @@ runMain('worker', async () => {
     dataConverter: grantDataConverter(config.PAYLOAD_CODEC_KEYS),
     refreshesPerSecond: config.REFRESH_RATE_PER_SECOND,
     maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
+    shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,
   });
   const metrics = await serveMetrics(config.WORKER_METRICS_PORT);
   logger.info(
     { taskQueue: config.TEMPORAL_TASK_QUEUE, metricsPort: config.WORKER_METRICS_PORT },
     'worker started; SIGINT or SIGTERM drains it',
   );
-  // The Temporal runtime turns SIGINT/SIGTERM into a graceful shutdown of every worker.
+  // The Temporal runtime turns SIGINT/SIGTERM into a graceful shutdown of every worker: polling
+  // stops, and activities in flight get WORKER_SHUTDOWN_GRACE_SECONDS to finish.
   await Promise.all(workers.map((w) => w.run()));
   metrics.close();
   await deps.db.end();

@@ -18,6 +18,13 @@ export const workflowsPath = path.join(
   'index.ts',
 );
 
+/**
+ * How long a stopping worker lets activities in flight finish before it cancels them: longer
+ * than their 30 s start-to-close, shorter than the orchestrator's stop timeout (compose's
+ * stop_grace_period is 60 s), so a deploy never cuts a Feishu call short.
+ */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 45_000;
+
 /** A prebuilt bundle must carry the failure converter itself: the worker cannot add it later. */
 export function bundleGrantWorkflows(): Promise<WorkflowBundleWithSourceMap> {
   return bundleWorkflowCode({ workflowsPath, failureConverterPath, logger: undefined });
@@ -36,11 +43,38 @@ export interface GrantWorkerOptions {
   maxCachedWorkflows?: number;
   /** A prebuilt bundle from bundleGrantWorkflows (tests, production images); bundled from source when omitted. */
   workflowBundle?: WorkflowBundleWithSourceMap;
+  /** Drain time on shutdown, in ms (WORKER_SHUTDOWN_GRACE_SECONDS); DEFAULT_SHUTDOWN_GRACE_MS when omitted. */
+  shutdownGraceMs?: number;
+}
+
+type RefreshWorkerOptions = Omit<GrantWorkerOptions, 'maxCachedWorkflows' | 'workflowBundle'>;
+
+/**
+ * The refresh queue's worker: refreshes only, rate-limited across all workers by the Temporal
+ * server. Within that budget the server hands out the lowest priority key first (with
+ * matching.useNewMatcher on, see docs/deployment.md), so a refresh a token read waits on
+ * overtakes a backlog of scheduled ones.
+ */
+export function createRefreshWorker(
+  options: RefreshWorkerOptions,
+  activities = createActivities(options.deps),
+): Promise<Worker> {
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: refreshTaskQueue(options.taskQueue),
+    dataConverter: options.dataConverter,
+    activities: {
+      refreshGrant: (input: Parameters<typeof activities.refreshGrant>[0]) => activities.refreshGrant(input),
+    },
+    maxTaskQueueActivitiesPerSecond: options.refreshesPerSecond,
+    shutdownGraceTime: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
+  });
 }
 
 /**
  * Two workers in one process: the main queue runs grant workflows and their Feishu calls; the
- * refresh queue runs only refreshes, rate-limited across all workers by the Temporal server.
+ * refresh queue runs only refreshes (createRefreshWorker).
  */
 export async function createGrantWorkers(options: GrantWorkerOptions): Promise<Worker[]> {
   const activities = createActivities(options.deps);
@@ -55,16 +89,7 @@ export async function createGrantWorkers(options: GrantWorkerOptions): Promise<W
     dataConverter: options.dataConverter,
     activities,
     maxCachedWorkflows: options.maxCachedWorkflows,
+    shutdownGraceTime: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
   });
-  const refresh = await Worker.create({
-    connection: options.connection,
-    namespace: options.namespace,
-    taskQueue: refreshTaskQueue(options.taskQueue),
-    dataConverter: options.dataConverter,
-    activities: {
-      refreshGrant: (input: Parameters<typeof activities.refreshGrant>[0]) => activities.refreshGrant(input),
-    },
-    maxTaskQueueActivitiesPerSecond: options.refreshesPerSecond,
-  });
-  return [main, refresh];
+  return [main, await createRefreshWorker(options, activities)];
 }

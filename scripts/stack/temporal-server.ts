@@ -71,6 +71,9 @@ export async function ensureDevServer(options: DevServerOptions): Promise<Runnin
   if (options.codecEndpoint) args.push('--ui-codec-endpoint', options.codecEndpoint);
   // Lets tests see continue-as-new suggested after a few dozen events instead of thousands.
   args.push('--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=400');
+  // Server 1.29 dispatches by priority key only with the new matcher, which it leaves off by
+  // default: without it a refresh a token read waits on queues behind the scheduled backlog.
+  args.push('--dynamic-config-value', 'matching.useNewMatcher=true');
 
   mkdirSync(path.dirname(options.logFile), { recursive: true });
   const log = openSync(options.logFile, 'a');
