@@ -1,12 +1,12 @@
 import { Client, Connection } from '@temporalio/client';
 import { pathToFileURL } from 'node:url';
+import { grantStartOptions } from '../api/grants';
 import { sealTokens } from '../activities/seal-tokens';
 import { loadConfig } from '../lib/config';
 import { createDb, type Db } from '../lib/db';
 import { FeishuGateway } from '../lib/feishu/gateway';
 import { authorizeUrl, newOAuthSecrets } from '../lib/feishu/oauth';
 import { createLogger } from '../lib/logger';
-import { FeishuAppId, FeishuAuthStatus, FeishuOpenId } from '../lib/search-attributes';
 import { saveAuthorizedGrant, tokenMetaOf } from '../lib/store/grants';
 import { TokenCipher, sodiumReady } from '../lib/token-crypto';
 import { grantWorkflow, type GrantWorkflowInput } from '../workflows/grant';
@@ -108,14 +108,8 @@ async function seedGrant(s: Seeder, openId: string, wakeAt: number | undefined):
     carried: { state: { appId, openId, status: 'authorized', token, refreshCount: 0 }, renewalAsked: false },
   };
   await s.client.workflow.start(grantWorkflow, {
-    workflowId: grantWorkflowId(appId, openId),
-    taskQueue,
+    ...grantStartOptions(appId, openId, taskQueue, 'authorized'),
     args: [input],
-    typedSearchAttributes: [
-      { key: FeishuOpenId, value: openId },
-      { key: FeishuAppId, value: appId },
-      { key: FeishuAuthStatus, value: 'authorized' },
-    ],
   });
 }
 
