@@ -194,7 +194,11 @@ export function requireFeishuApp(config: Config): { appId: string; appSecret: st
   return { appId: config.FEISHU_APP_ID, appSecret: config.FEISHU_APP_SECRET };
 }
 
-/** The grant workflow's tunables from the environment; a workflow keeps its own until it continues as new. */
+/**
+ * The grant tunables a run starts with, complete so that no code default decides on replay. The
+ * API passes them to a new grant, the worker to every continue-as-new; a run keeps them, so a
+ * changed setting reaches a live grant at its next run.
+ */
 export function grantSettingsFrom(config: Config): GrantSettings {
   return {
     ...DEFAULT_GRANT_SETTINGS,
