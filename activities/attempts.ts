@@ -1,5 +1,5 @@
 import { buildCard, type CardView } from '../lib/cards/build';
-import { FeishuApiError } from '../lib/feishu/errors';
+import { FeishuApiError, isRetryable } from '../lib/feishu/errors';
 import { authorizeUrl, codeChallengeFor, newOAuthSecrets } from '../lib/feishu/oauth';
 import { authFailureTotal, authSessionDuration, authSessionTotal, authSuccessTotal } from '../lib/metrics';
 import {
@@ -10,7 +10,7 @@ import {
   settleSession,
   type SessionRow,
 } from '../lib/store/sessions';
-import { markGrantPending, setGrantStatus } from '../lib/store/grants';
+import { markGrantPending, recordGrantEvent, setGrantStatus } from '../lib/store/grants';
 import type { GrantStatus, Locale } from '../lib/grant-types';
 import type { ServiceDeps } from '../lib/service-deps';
 import { feishuCall } from './attempt-context';
@@ -165,8 +165,24 @@ export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: S
     },
 
     /** Shows a settled state on the attempt's card, in place. */
-    async updateCard(input: { messageId: string; view: SettledView }): Promise<void> {
-      await patch(input.messageId, input.view);
+    async updateCard(input: { appId?: string; messageId: string; view: SettledView }): Promise<void> {
+      try {
+        await feishuCall((signal) => feishu.patchCard(input.messageId, buildCard(input.view), signal));
+      } catch (err) {
+        // A card Feishu will never change (too old, deleted) keeps its last state: the user's
+        // history says so. (0f8d4b2 runs send no appId; their workflow logs it instead.)
+        if (input.appId && err instanceof FeishuApiError && !isRetryable(err.kind)) {
+          await recordGrantEvent(db, {
+            appId: input.appId,
+            openId: input.view.openId,
+            kind: 'card',
+            outcome: 'not_updated',
+            errorCode: String(err.code),
+            detail: input.view.state,
+          });
+        }
+        throw toActivityFailure(err);
+      }
     },
   };
 }

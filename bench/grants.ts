@@ -104,8 +104,9 @@ async function seedGrant(s: Seeder, openId: string, wakeAt: number | undefined):
   const input: GrantWorkflowInput = {
     appId,
     openId,
-    settings: wakeAt !== undefined ? { refreshJitterSeconds: 0 } : {},
-    carried: { state: { appId, openId, status: 'authorized', token, refreshCount: 0 }, renewalAsked: false },
+    // Complete settings: a run given partial ones asks the worker, whose jitter would move the wake.
+    settings: { ...DEFAULT_GRANT_SETTINGS, refreshJitterSeconds: 0 },
+    carried: { format: 2, state: { appId, openId, status: 'authorized', token, refreshCount: 0 } },
   };
   await s.client.workflow.start(grantWorkflow, {
     ...grantStartOptions(appId, openId, taskQueue, 'authorized'),

@@ -132,3 +132,11 @@ export interface RedirectDelivery {
   attemptId: string;
   denied: boolean;
 }
+
+/** Who a grant belongs to, as Feishu's user_info describes them; kept beside the tokens. */
+export interface Profile {
+  unionId?: string;
+  name: string;
+  enName?: string;
+  avatarUrl?: string;
+}

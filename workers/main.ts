@@ -1,3 +1,4 @@
+import { connectOrExplain } from '../lib/temporal';
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { migrate } from '../db/migrate';
 import { loadConfig } from '../lib/config';
@@ -23,14 +24,9 @@ runMain('worker', async () => {
   const deps = await createServiceDeps(config, logger);
   await assertDatabaseReachable(deps.db, config.DATABASE_URL);
   await migrate(config.DATABASE_URL);
-  let connection: NativeConnection;
-  try {
-    connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-  } catch (err) {
-    throw new Error(
-      `cannot connect to Temporal at ${config.TEMPORAL_ADDRESS} (TEMPORAL_ADDRESS): ${(err as Error).message}`,
-    );
-  }
+  const connection = await connectOrExplain(config.TEMPORAL_ADDRESS, (address) =>
+    NativeConnection.connect({ address }),
+  );
   const workers = await createGrantWorkers({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,

@@ -4,7 +4,8 @@ import { refreshTaskQueue } from './task-queues';
 
 /**
  * How the grant workflow calls its activities. Each group's retry budget is chosen by who waits:
- * a browser, a service reading a token, or nobody.
+ * a browser, a service reading a token, or nobody. Activities that call Feishu heartbeat while
+ * they wait (each call has a 10 s deadline), so a cancellation reaches them within seconds.
  */
 
 /**
@@ -13,12 +14,14 @@ import { refreshTaskQueue } from './task-queues';
  */
 export const exchange = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
+  heartbeatTimeout: '10s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 6 },
 });
 
 /** Sending a card: the caller learns within minutes whether it reached the user. */
 export const cards = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
+  heartbeatTimeout: '10s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 8 },
 });
 
@@ -28,6 +31,7 @@ export const cards = proxyActivities<Activities>({
  */
 export const cardUpdates = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
+  heartbeatTimeout: '10s',
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 5 },
 });
 
@@ -51,11 +55,13 @@ export function refreshers() {
     scheduled: proxyActivities<Activities>({
       taskQueue,
       startToCloseTimeout: '30s',
+      heartbeatTimeout: '10s',
       retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '2m', maximumAttempts: 10 },
     }),
     urgent: proxyActivities<Activities>({
       taskQueue,
       startToCloseTimeout: '20s',
+      heartbeatTimeout: '5s',
       scheduleToCloseTimeout: '1m',
       retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5s' },
       priority: { priorityKey: 1 },

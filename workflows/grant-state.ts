@@ -25,6 +25,7 @@ import type {
   TokenMeta,
 } from '../lib/grant-types';
 import { FeishuAuthStatus, FeishuTokenExpiresAt } from '../lib/search-attributes';
+import { REFRESH_REFUSED } from '../activities/failure-types';
 import { cardFailure, failureType } from './activity-failures';
 import { cardUpdates, cards, exchange, refreshers, store } from './activity-proxies';
 import { settledView, type SettledView } from './card-views';
@@ -466,7 +467,7 @@ export class Grant {
   /** Best-effort: a card Feishu will not change (older than 14 days, deleted) keeps its last state. */
   private async showCard(messageId: string, view: SettledView): Promise<void> {
     try {
-      await cardUpdates.updateCard({ messageId, view });
+      await cardUpdates.updateCard({ appId: this.appId, messageId, view });
     } catch (err) {
       log.warn('a card could not be updated; it keeps its earlier state', {
         state: view.state,
@@ -542,7 +543,8 @@ export class Grant {
       // Feishu stayed unavailable through every retry, or refused: the grant is kept, and tried
       // again later without holding anything up meanwhile.
       this.refreshFailures++;
-      this.refreshRetryAt = Date.now() + refreshRetryDelayMs(this.refreshFailures);
+      const refused = failureType(err) === REFRESH_REFUSED;
+      this.refreshRetryAt = Date.now() + refreshRetryDelayMs(this.refreshFailures, refused);
       log.warn('refresh failed; will try again', {
         failure: failureType(err),
         failures: this.refreshFailures,

@@ -45,11 +45,15 @@ export function refreshDueAt(token: TokenMeta, settings: GrantSettings, now: num
 const FIRST_RETRY_MS = 10 * 60 * 1000;
 const LONGEST_RETRY_MS = 6 * 3600 * 1000;
 
+const REFUSED_RETRY_MS = 3600 * 1000;
+
 /**
  * How long to wait after the n-th refresh in a row failed (each failure already spent its
- * activity's retries): 10 minutes, doubling to 6 hours, so an outage or a refused app costs a few
- * calls a day rather than one every 10 minutes.
+ * activity's retries): 10 minutes, doubling to 6 hours, so an outage costs a few calls a day rather
+ * than one every 10 minutes. A refusal only an operator can fix (a wrong app secret) waits at least
+ * an hour from the start.
  */
-export function refreshRetryDelayMs(failuresInARow: number): number {
-  return Math.min(FIRST_RETRY_MS * 2 ** Math.max(0, failuresInARow - 1), LONGEST_RETRY_MS);
+export function refreshRetryDelayMs(failuresInARow: number, refused = false): number {
+  const delay = Math.min(FIRST_RETRY_MS * 2 ** Math.max(0, failuresInARow - 1), LONGEST_RETRY_MS);
+  return refused ? Math.max(delay, REFUSED_RETRY_MS) : delay;
 }

@@ -1,3 +1,4 @@
+import type { Profile } from '../grant-types';
 import * as lark from '@larksuiteoapi/node-sdk';
 import { feishuApiRequests } from '../metrics';
 import type { Logger } from '../logger';
@@ -13,13 +14,7 @@ export interface TokenSet {
   scopes: string[];
 }
 
-export interface UserProfile {
-  openId: string;
-  unionId?: string;
-  name: string;
-  enName?: string;
-  avatarUrl?: string;
-}
+export type UserProfile = Profile & { openId: string };
 
 export interface FeishuAppSettings {
   appId: string;

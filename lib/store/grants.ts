@@ -1,5 +1,5 @@
 import type { Db, Queryable } from '../db';
-import type { GrantStatus, TokenMeta } from '../grant-types';
+import type { GrantStatus, Profile, TokenMeta } from '../grant-types';
 
 export interface GrantRow {
   app_id: string;
@@ -29,13 +29,6 @@ export interface SealedTokens {
   accessExpiresAt: Date;
   refreshExpiresAt: Date | null;
   scopes: string[];
-}
-
-export interface Profile {
-  unionId?: string;
-  name: string;
-  enName?: string;
-  avatarUrl?: string;
 }
 
 /** Just what serving an access token needs: the hot path reads no refresh token or profile. */

@@ -45,7 +45,7 @@ describe('grant timing', () => {
   });
 
   it('backs off failed refreshes from 10 minutes to at most 6 hours', () => {
-    expect([1, 2, 3, 6, 7, 20].map(refreshRetryDelayMs)).toEqual([
+    expect([1, 2, 3, 6, 7, 20].map((n) => refreshRetryDelayMs(n))).toEqual([
       10 * 60_000,
       20 * 60_000,
       40 * 60_000,
@@ -53,5 +53,10 @@ describe('grant timing', () => {
       6 * HOUR,
       6 * HOUR,
     ]);
+  });
+
+  it('waits at least an hour after a refusal only an operator can fix', () => {
+    expect(refreshRetryDelayMs(1, true)).toBe(HOUR);
+    expect(refreshRetryDelayMs(7, true)).toBe(6 * HOUR);
   });
 });
