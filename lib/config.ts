@@ -153,7 +153,7 @@ function parseEnv<S extends z.ZodType>(shape: S, env: NodeJS.ProcessEnv): z.outp
   return result.data;
 }
 
-/** Reads and validates the environment contract of product.md; throws one ConfigError naming every bad variable. */
+/** Reads and validates the environment contract (.env.example); throws one ConfigError naming every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const config = parseEnv(schema, env);
   if (
