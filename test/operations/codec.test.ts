@@ -25,8 +25,11 @@ const unb64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
 
 const isSearchAttribute = (path: JsonPath) => path.includes('searchAttributes');
 
-/** Plaintext by design: search attributes (documented). Everything else must be encrypted. */
-const plaintextByDesign = (path: JsonPath) => isSearchAttribute(path);
+/** Temporal's SDK core writes a patch marker's id itself, past the codec: a version name, no data. */
+const isPatchMarker = (path: JsonPath) => path.includes('patch-data');
+
+/** Plaintext by design: search attributes and patch ids (documented). Everything else must be encrypted. */
+const plaintextByDesign = (path: JsonPath) => isSearchAttribute(path) || isPatchMarker(path);
 
 async function payloadsOf(history: unknown) {
   const found: { payload: JSONPayload; path: JsonPath }[] = [];
