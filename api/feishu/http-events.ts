@@ -49,83 +49,86 @@ interface Envelope {
   event?: unknown;
 }
 
-function parseJson(raw: string): Envelope {
+/**
+ * Every refused callback gets this one answer, whatever the reason: a caller who can tell a
+ * padding error from a JSON error (or an unsigned body from a bad token) has an oracle on the
+ * encrypted body. The reason is logged for operators instead.
+ */
+class Rejected extends HttpError {
+  constructor(readonly reason: string) {
+    super(401, 'rejected', 'the callback could not be verified');
+  }
+}
+
+function parseJson(raw: string, what: string): Envelope {
   try {
     const value: unknown = JSON.parse(raw);
     if (value && typeof value === 'object') return value;
   } catch {
     // answered below
   }
-  throw new HttpError(400, 'invalid_json', 'the body is not a JSON object');
+  throw new Rejected(`${what} is not a JSON object`);
 }
 
 /**
  * POST /feishu/events for HTTP callback mode. Checks what the SDK does not: the signature over
- * the raw bytes, a timestamp window, single-use nonces, and the verification token.
+ * the raw bytes (before anything is decrypted, so the body's bytes cannot be probed), a timestamp
+ * window, single-use nonces, and the verification token.
  */
 export function httpEventRoutes(options: HttpEventsOptions): Router {
   const { db, handlers, logger, encryptKey, verificationToken } = options;
+  // Without them anyone could post a forged card callback; the configuration refuses this too.
+  if (!encryptKey || !verificationToken)
+    throw new Error('HTTP callbacks need FEISHU_ENCRYPT_KEY and FEISHU_VERIFICATION_TOKEN');
+  const expectedToken: string = verificationToken;
   const maxSkew = options.maxSkewSeconds ?? 300;
-  const cipher = encryptKey ? new lark.AESCipher(encryptKey) : undefined;
+  const cipher = new lark.AESCipher(encryptKey);
   const router = new Router();
 
   async function verifySignature(ctx: Context, raw: Buffer): Promise<void> {
     const timestamp = ctx.get('x-lark-request-timestamp');
     const nonce = ctx.get('x-lark-request-nonce');
     const signature = ctx.get('x-lark-signature');
-    if (!timestamp || !nonce || !signature) throw new HttpError(401, 'unsigned', 'the request is not signed');
+    if (!timestamp || !nonce || !signature) throw new Rejected('unsigned');
     const expected = createHash('sha256')
-      .update(Buffer.concat([Buffer.from(timestamp + nonce + encryptKey!, 'utf8'), raw]))
+      .update(Buffer.concat([Buffer.from(timestamp + nonce + encryptKey, 'utf8'), raw]))
       .digest('hex');
-    if (!sameHex(signature, expected))
-      throw new HttpError(401, 'bad_signature', 'the signature does not match');
+    if (!sameHex(signature, expected)) throw new Rejected('bad signature');
     const skew = Math.abs(Date.now() / 1000 - Number(timestamp));
-    if (!Number.isFinite(skew) || skew > maxSkew)
-      throw new HttpError(401, 'stale', 'the request timestamp is outside the window');
-    if (!(await firstSighting(db, `nonce:${nonce}`, maxSkew * 2))) {
-      throw new HttpError(401, 'replayed', 'the nonce was already used');
-    }
+    if (!Number.isFinite(skew) || skew > maxSkew) throw new Rejected('timestamp outside the window');
+    if (!(await firstSighting(db, `nonce:${nonce}`, maxSkew * 2))) throw new Rejected('nonce replayed');
   }
 
   function decrypt(envelope: Envelope): Envelope {
-    if (envelope.encrypt === undefined) {
-      if (cipher) throw new HttpError(400, 'not_encrypted', 'an encrypted body is required');
-      return envelope;
-    }
-    if (!cipher)
-      throw new HttpError(
-        400,
-        'no_encrypt_key',
-        'an encrypted body arrived but no FEISHU_ENCRYPT_KEY is set',
-      );
+    if (typeof envelope.encrypt !== 'string') throw new Rejected('not encrypted');
     let plain: string;
     try {
       plain = cipher.decrypt(envelope.encrypt);
     } catch {
-      throw new HttpError(400, 'bad_encryption', 'the body does not decrypt with the encrypt key');
+      throw new Rejected('does not decrypt');
     }
-    return parseJson(plain);
+    return parseJson(plain, 'the decrypted body');
   }
 
-  function checkToken(token: string | undefined): void {
-    if (verificationToken && (!token || !sameHex(token, verificationToken))) {
-      throw new HttpError(401, 'bad_token', 'the verification token does not match');
-    }
+  function checkToken(presented: string | undefined): void {
+    if (!presented || !sameHex(presented, expectedToken)) throw new Rejected('bad verification token');
   }
 
   router.post('/feishu/events', async (ctx) => {
     const raw = await readRawBody(ctx);
-    const hasSignature = Boolean(ctx.get('x-lark-signature'));
-    if (encryptKey && hasSignature) await verifySignature(ctx, raw);
-    const envelope = decrypt(parseJson(raw.toString('utf8')));
-
+    let envelope: Envelope;
+    try {
+      await verifySignature(ctx, raw);
+      envelope = decrypt(parseJson(raw.toString('utf8'), 'the body'));
+      checkToken(envelope.type === 'url_verification' ? envelope.token : envelope.header?.token);
+    } catch (err) {
+      if (err instanceof Rejected) logger.warn({ reason: err.reason }, 'Feishu callback rejected');
+      throw err;
+    }
     if (envelope.type === 'url_verification') {
-      checkToken(envelope.token);
       ctx.body = { challenge: envelope.challenge };
       return;
     }
-    if (encryptKey && !hasSignature) throw new HttpError(401, 'unsigned', 'the request is not signed');
-    checkToken(envelope.header?.token);
     const eventType = envelope.header?.event_type;
     const eventId = envelope.header?.event_id;
 

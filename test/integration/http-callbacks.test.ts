@@ -20,6 +20,24 @@ interface SendOptions {
   unsigned?: boolean;
 }
 
+/** The headers Feishu sends with a body: a timestamp, a nonce and the signature over the raw bytes. */
+function signed(body: string, options: SendOptions = {}) {
+  const timestamp = String(options.timestamp ?? Math.floor(Date.now() / 1000));
+  const nonce = options.nonce ?? randomBytes(8).toString('hex');
+  const signature = createHash('sha256')
+    .update(timestamp + nonce + ENCRYPT_KEY + body)
+    .digest('hex');
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (!options.unsigned) {
+    headers['x-lark-request-timestamp'] = timestamp;
+    headers['x-lark-request-nonce'] = nonce;
+    headers['x-lark-signature'] = options.tamper
+      ? signature.replace(/^./, (c) => (c === 'a' ? 'b' : 'a'))
+      : signature;
+  }
+  return { body, headers };
+}
+
 /** A card callback exactly as Feishu would POST it: encrypted, signed over the raw body. */
 function cardCallback(openId: string, attemptId: string, messageId: string, options: SendOptions = {}) {
   const envelope = {
@@ -39,22 +57,21 @@ function cardCallback(openId: string, attemptId: string, messageId: string, opti
       context: { open_message_id: messageId },
     },
   };
-  const body = JSON.stringify({ encrypt: encrypt(JSON.stringify(envelope)) });
-  const timestamp = String(options.timestamp ?? Math.floor(Date.now() / 1000));
-  const nonce = options.nonce ?? randomBytes(8).toString('hex');
-  const signature = createHash('sha256')
-    .update(timestamp + nonce + ENCRYPT_KEY + body)
-    .digest('hex');
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (!options.unsigned) {
-    headers['x-lark-request-timestamp'] = timestamp;
-    headers['x-lark-request-nonce'] = nonce;
-    headers['x-lark-signature'] = options.tamper
-      ? signature.replace(/^./, (c) => (c === 'a' ? 'b' : 'a'))
-      : signature;
-  }
-  return { body, headers };
+  return signed(JSON.stringify({ encrypt: encrypt(JSON.stringify(envelope)) }), options);
 }
+
+/**
+ * The body with the last byte of its second-to-last cipher block set to v: in CBC that byte is
+ * XORed into the padding, so most values break the padding and one leaves it valid (the classic
+ * padding-oracle probe).
+ */
+function withTamperedPadding(body: string, v: number): string {
+  const bytes = Buffer.from((JSON.parse(body) as { encrypt: string }).encrypt, 'base64');
+  bytes[bytes.length - 17] = v;
+  return JSON.stringify({ encrypt: bytes.toString('base64') });
+}
+
+const REJECTED = { error: { code: 'rejected', message: 'the callback could not be verified' } };
 
 describe('HTTP callbacks are verified before anything changes', () => {
   let stack: Stack;
@@ -66,16 +83,34 @@ describe('HTTP callbacks are verified before anything changes', () => {
   const post = (req: { body: string; headers: Record<string, string> }) =>
     fetch(`${stack.apiUrl}/feishu/events`, { method: 'POST', ...req });
 
-  it('answers url_verification with the challenge', async () => {
-    const res = await post({
-      body: JSON.stringify({
-        encrypt: encrypt(
-          JSON.stringify({ type: 'url_verification', challenge: 'c123', token: VERIFICATION_TOKEN }),
-        ),
-      }),
-      headers: { 'content-type': 'application/json' },
-    });
+  const challenge = JSON.stringify({
+    encrypt: encrypt(
+      JSON.stringify({ type: 'url_verification', challenge: 'c123', token: VERIFICATION_TOKEN }),
+    ),
+  });
+
+  it('answers a signed url_verification with the challenge, and an unsigned one not at all', async () => {
+    const res = await post(signed(challenge));
     expect(await res.json()).toEqual({ challenge: 'c123' });
+    const unsigned = await post(signed(challenge, { unsigned: true }));
+    expect(unsigned.status).toBe(401);
+    expect(await unsigned.json()).toEqual(REJECTED);
+  });
+
+  it('gives a tampered body one answer, signed or not: no padding oracle', async () => {
+    // Before the fix, an unsigned body was decrypted: bad padding answered bad_encryption, valid
+    // padding over garbled JSON invalid_json.
+    const answers = new Set<string>();
+    const requests = [signed('{"encrypt":"!!!"}', { unsigned: true })];
+    for (let v = 0; v < 256; v++) {
+      const body = withTamperedPadding(challenge, v);
+      requests.push(signed(body, { unsigned: true }), signed(body, { tamper: true }));
+    }
+    for (const req of requests) {
+      const res = await post(req);
+      answers.add(`${res.status} ${await res.text()}`);
+    }
+    expect([...answers]).toEqual([`401 ${JSON.stringify(REJECTED)}`]);
   });
 
   it('rejects bad signatures, stale timestamps, wrong tokens, replays and unsigned bodies; accepts the genuine one', async () => {
@@ -98,11 +133,10 @@ describe('HTTP callbacks are verified before anything changes', () => {
     for (const req of rejected) {
       const res = await post(req);
       expect(res.status).toBe(401);
-      expect(((await res.json()) as { error: { code: string } }).error.code).toMatch(
-        /bad_signature|stale|bad_token|unsigned/,
-      );
+      expect(await res.json()).toEqual(REJECTED);
     }
-    expect((await post({ body: '{"encrypt":"!!!"}', headers: {} })).status).toBe(400);
+    const garbage = await post(signed('{"encrypt":"!!!"}'));
+    expect([garbage.status, await garbage.json()]).toEqual([401, REJECTED]);
     expect(await statusOf()).toBe('pending');
 
     const genuine = cardCallback(openId, attemptId, messageId);
@@ -111,7 +145,7 @@ describe('HTTP callbacks are verified before anything changes', () => {
     expect(((await first.json()) as { toast: { type: string } }).toast.type).toBe('info');
     const replay = await post(genuine);
     expect(replay.status).toBe(401);
-    expect(((await replay.json()) as { error: { code: string } }).error.code).toBe('replayed');
+    expect(await replay.json()).toEqual(REJECTED);
     await waitForCardTitle(stack, messageId, '授权请求已取消');
   });
 });
