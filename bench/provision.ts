@@ -141,7 +141,6 @@ export function serviceEnv(
   return {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
-    NODE_ENV: 'production',
     FEISHU_APP_ID: app.appId,
     FEISHU_APP_SECRET: app.appSecret,
     FEISHU_DOMAIN: sandboxUrl,

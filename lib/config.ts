@@ -20,6 +20,34 @@ export interface ApiKey {
 }
 
 const KEY_BYTES = 32;
+/** What a secret must be able to hold: beyond any online or offline guessing. */
+const MIN_SECRET_BITS = 128;
+
+/**
+ * An estimate of the randomness in a secret: its length times log2 of the alphabet it draws from.
+ * Random draws use at least half of the symbols they could (in expectation far more); a repeated
+ * byte or pattern does not, and counts as no randomness at all.
+ */
+export function estimatedBits(symbols: ArrayLike<string | number>, alphabet: number): number {
+  const distinct = new Set(Array.from(symbols)).size;
+  if (distinct < Math.min(alphabet, symbols.length) / 2) return 0;
+  return symbols.length * Math.log2(alphabet);
+}
+
+/** The alphabet a text secret draws from, judged by the character classes it uses (hex is its own). */
+function textAlphabet(secret: string): number {
+  if (/^[0-9a-f]+$/i.test(secret)) return 16;
+  const classes: [RegExp, number][] = [
+    [/[a-z]/, 26],
+    [/[A-Z]/, 26],
+    [/[0-9]/, 10],
+    [/[^a-zA-Z0-9]/, 33],
+  ];
+  return classes.reduce((size, [pattern, count]) => (pattern.test(secret) ? size + count : size), 0);
+}
+
+/** Words of the values the documentation shows, which must never become a real key. */
+const PLACEHOLDER = /replace|change_?me|example|placeholder/i;
 
 function parseKeyRing(raw: string, ctx: z.RefinementCtx): KeyRingEntry[] {
   const entries: KeyRingEntry[] = [];
@@ -35,6 +63,13 @@ function parseKeyRing(raw: string, ctx: z.RefinementCtx): KeyRingEntry[] {
       ctx.addIssue({
         code: 'custom',
         message: `entry ${entries.length + 1} must be "id:base64" with a ${KEY_BYTES}-byte key`,
+      });
+      return z.NEVER;
+    }
+    if (estimatedBits(key, 256) < MIN_SECRET_BITS) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `entry ${entries.length + 1} is not a random key (all zeros or a repeated pattern)`,
       });
       return z.NEVER;
     }
@@ -59,11 +94,22 @@ function parseApiKeys(raw: string, ctx: z.RefinementCtx): ApiKey[] {
     .filter(Boolean)) {
     const [name, role, ...rest] = part.split(':');
     const secret = rest.join(':');
-    if (!name || (role !== 'status' && role !== 'token') || secret.length < 16) {
+    if (!name || (role !== 'status' && role !== 'token')) {
       ctx.addIssue({
         code: 'custom',
-        message: `entry ${keys.length + 1} must be "name:status|token:secret" with a secret of 16+ characters`,
+        message: `entry ${keys.length + 1} must be "name:status|token:secret"`,
       });
+      return z.NEVER;
+    }
+    const problem = PLACEHOLDER.test(secret)
+      ? 'has a placeholder secret; generate one (openssl rand -hex 24)'
+      : estimatedBits(secret, textAlphabet(secret)) < MIN_SECRET_BITS
+        ? `needs a random secret of ${MIN_SECRET_BITS}+ bits (openssl rand -hex 24)`
+        : keys.some((k) => k.secret === secret)
+          ? 'repeats the secret of another entry; give each name and role its own'
+          : undefined;
+    if (problem) {
+      ctx.addIssue({ code: 'custom', message: `entry ${keys.length + 1} ${problem}` });
       return z.NEVER;
     }
     keys.push({ name, role, secret });
@@ -93,6 +139,8 @@ const optionalString = z
 const url = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ''));
 
 const schema = z.object({
+  // production turns development conveniences into configuration errors (productionProblems).
+  NODE_ENV: optionalString,
   FEISHU_APP_ID: optionalString,
   FEISHU_APP_SECRET: optionalString,
   FEISHU_DOMAIN: url.default('https://open.feishu.cn'),
@@ -168,7 +216,52 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (Boolean(config.FEISHU_APP_ID) !== Boolean(config.FEISHU_APP_SECRET)) {
     throw new ConfigError('invalid configuration: FEISHU_APP_ID and FEISHU_APP_SECRET must be set together');
   }
-  return { ...config, PUBLIC_BASE_URL: config.PUBLIC_BASE_URL ?? `http://localhost:${config.PORT}` };
+  const tokenKeys = new Set(config.TOKEN_ENCRYPTION_KEYS.map((k) => Buffer.from(k.key).toString('hex')));
+  if (config.PAYLOAD_CODEC_KEYS.some((k) => tokenKeys.has(Buffer.from(k.key).toString('hex')))) {
+    // One key for both would let anyone who can read Temporal histories attack the token store too.
+    throw new ConfigError(
+      'invalid configuration: PAYLOAD_CODEC_KEYS: shares a key with TOKEN_ENCRYPTION_KEYS; each ring needs its own keys',
+    );
+  }
+  const complete = {
+    ...config,
+    PUBLIC_BASE_URL: config.PUBLIC_BASE_URL ?? `http://localhost:${config.PORT}`,
+  };
+  const problems = config.NODE_ENV === 'production' ? productionProblems(complete) : [];
+  if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  return complete;
+}
+
+/** The key id `npm start` gives the development key rings it generates (scripts/stack/local-env.ts). */
+export const DEVELOPMENT_KEY_ID = 'dev1';
+/** Prefix of the development API secrets `npm start` generates, recognisable wherever they are copied. */
+export const DEVELOPMENT_API_SECRET_PREFIX = 'dev_';
+
+const isLoopback = (url: string) => /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/.test(new URL(url).hostname);
+
+/**
+ * What NODE_ENV=production refuses although development allows it, one line per variable. HTTP
+ * callbacks without their secrets are refused in every mode (loadConfig).
+ */
+function productionProblems(config: Config): string[] {
+  const problems: string[] = [];
+  for (const name of ['FEISHU_DOMAIN', 'FEISHU_OAUTH_DOMAIN'] as const) {
+    // The Feishu sandbox, or anything else that would see app secrets and tokens unencrypted.
+    if (!config[name].startsWith('https://')) problems.push(`${name}: must be https:// in production`);
+  }
+  if (!config.PUBLIC_BASE_URL.startsWith('https://') && !isLoopback(config.PUBLIC_BASE_URL)) {
+    // OAuth codes and the callback page travel to this address.
+    problems.push('PUBLIC_BASE_URL: must be https:// in production (or a loopback address)');
+  }
+  for (const name of ['TOKEN_ENCRYPTION_KEYS', 'PAYLOAD_CODEC_KEYS'] as const) {
+    if (config[name].some((k) => k.id === DEVELOPMENT_KEY_ID)) {
+      problems.push(`${name}: holds a development key generated by npm start; generate production keys`);
+    }
+  }
+  if (config.API_KEYS.some((k) => k.secret.startsWith(DEVELOPMENT_API_SECRET_PREFIX))) {
+    problems.push('API_KEYS: holds a development key generated by npm start; generate production keys');
+  }
+  return problems;
 }
 
 export type TemporalConfig = Pick<Config, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE' | 'PAYLOAD_CODEC_KEYS'>;

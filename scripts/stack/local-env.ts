@@ -1,18 +1,21 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { DEVELOPMENT_API_SECRET_PREFIX, DEVELOPMENT_KEY_ID } from '../../lib/config';
 import { step } from './progress';
 
 const secret = (bytes: number) => randomBytes(bytes).toString('base64url');
-const key = () => randomBytes(32).toString('base64');
+const key = () => `${DEVELOPMENT_KEY_ID}:${randomBytes(32).toString('base64')}`;
+// Marked, so NODE_ENV=production refuses one copied out of .data/local.env.
+const apiSecret = () => `${DEVELOPMENT_API_SECRET_PREFIX}${secret(24)}`;
 
 /** Each development secret and how to make it; entries added later are generated on the next start. */
 const GENERATED: Record<string, () => string> = {
-  TOKEN_ENCRYPTION_KEYS: () => `dev1:${key()}`,
-  PAYLOAD_CODEC_KEYS: () => `dev1:${key()}`,
+  TOKEN_ENCRYPTION_KEYS: key,
+  PAYLOAD_CODEC_KEYS: key,
   // A token-reading key for you, and a status-only key for the Web UI's codec endpoint (its URL
   // is visible to anyone who can open the UI).
-  API_KEYS: () => `dev:token:${secret(24)},ui:status:${secret(24)}`,
+  API_KEYS: () => `dev:token:${apiSecret()},ui:status:${apiSecret()}`,
   SANDBOX_APP_ID: () => `cli_${randomBytes(8).toString('hex')}`,
   SANDBOX_APP_SECRET: () => secret(24),
   SANDBOX_ENCRYPT_KEY: () => secret(16),
@@ -49,6 +52,8 @@ export function loadLocalEnv(root: string): Record<string, string> {
     });
     step(`generated development secrets in ${path.relative(root, file)}: ${missing.join(', ')}`);
   }
+  // writeFileSync's mode applies only to a new file: one made earlier, or by hand, may be readable by all.
+  chmodSync(file, 0o600);
   const generated = parse(file);
   for (const [name, value] of Object.entries(generated)) process.env[name] ??= value;
   return generated;

@@ -1,12 +1,31 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../lib/config';
 
-const key = Buffer.alloc(32, 1).toString('base64');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const tokenKey = randomBytes(32).toString('base64');
+const codecKey = randomBytes(32).toString('base64');
+const apiSecret = () => randomBytes(24).toString('hex');
 const valid = {
   DATABASE_URL: 'postgres://u:p@localhost/db',
-  TOKEN_ENCRYPTION_KEYS: `k1:${key}`,
-  PAYLOAD_CODEC_KEYS: `c1:${key}`,
+  TOKEN_ENCRYPTION_KEYS: `k1:${tokenKey}`,
+  PAYLOAD_CODEC_KEYS: `c1:${codecKey}`,
 };
+/** What production needs beyond `valid`: real Feishu hosts (the defaults) and a public https address. */
+const production = { ...valid, NODE_ENV: 'production', PUBLIC_BASE_URL: 'https://auth.example.com' };
+
+/** The variables of an env file, as `npm start` or compose's env_file would read them. */
+function envFile(file: string): Record<string, string> {
+  return Object.fromEntries(
+    readFileSync(path.join(root, file), 'utf8')
+      .split('\n')
+      .filter((l) => /^[A-Z_]+=/.test(l))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+}
 
 describe('configuration', () => {
   it('applies the documented defaults', () => {
@@ -32,10 +51,8 @@ describe('configuration', () => {
 
   it('wants app id and secret together, and API keys with a role', () => {
     expect(() => loadConfig({ ...valid, FEISHU_APP_ID: 'cli_1' })).toThrow(/together/);
-    expect(() => loadConfig({ ...valid, API_KEYS: 'ops:admin:0123456789abcdef' })).toThrow(/API_KEYS/);
-    expect(loadConfig({ ...valid, API_KEYS: 'ops:status:0123456789abcdef' }).API_KEYS[0]!.role).toBe(
-      'status',
-    );
+    expect(() => loadConfig({ ...valid, API_KEYS: `ops:admin:${apiSecret()}` })).toThrow(/API_KEYS/);
+    expect(loadConfig({ ...valid, API_KEYS: `ops:status:${apiSecret()}` }).API_KEYS[0]!.role).toBe('status');
   });
 
   it('refuses HTTP callback mode without the encrypt key and verification token', () => {
@@ -52,5 +69,122 @@ describe('configuration', () => {
       FEISHU_VERIFICATION_TOKEN: 't',
     });
     expect(ok.FEISHU_CALLBACK_MODE).toBe('http');
+  });
+
+  describe('refuses placeholder and weak keys with one line naming the variable', () => {
+    const refused = (env: Record<string, string>, variable: string) => {
+      let message = '';
+      try {
+        loadConfig({ ...valid, ...env });
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        message = (err as Error).message;
+      }
+      expect(message).toMatch(new RegExp(`^invalid configuration: ${variable}: [^\\n]+$`));
+      for (const value of Object.values(env)) {
+        for (const secret of value.split(/[,:]/).filter((part) => part.length >= 16)) {
+          expect(message).not.toContain(secret);
+        }
+      }
+    };
+
+    it("rejects .env.example's placeholders", () => {
+      const example = envFile('.env.example');
+      refused({ API_KEYS: example.API_KEYS! }, 'API_KEYS');
+      refused({ API_KEYS: 'billing:token:REPLACE_WITH_ANOTHER_SECRET' }, 'API_KEYS');
+      refused({ API_KEYS: `ops:status:CHANGEME-${apiSecret()}` }, 'API_KEYS');
+      refused({ TOKEN_ENCRYPTION_KEYS: example.TOKEN_ENCRYPTION_KEYS! }, 'TOKEN_ENCRYPTION_KEYS');
+    });
+
+    it('rejects an all-zero or repeated-pattern 32-byte key', () => {
+      refused(
+        { TOKEN_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32).toString('base64')}` },
+        'TOKEN_ENCRYPTION_KEYS',
+      );
+      refused(
+        { PAYLOAD_CODEC_KEYS: `c1:${Buffer.alloc(32, 'ab').toString('base64')}` },
+        'PAYLOAD_CODEC_KEYS',
+      );
+    });
+
+    it('rejects the same key in TOKEN_ENCRYPTION_KEYS and PAYLOAD_CODEC_KEYS', () => {
+      refused({ PAYLOAD_CODEC_KEYS: `c1:${codecKey},c0:${tokenKey}` }, 'PAYLOAD_CODEC_KEYS');
+    });
+
+    it('rejects one secret under two names or roles', () => {
+      const secret = apiSecret();
+      refused({ API_KEYS: `ops:status:${secret},billing:token:${secret}` }, 'API_KEYS');
+    });
+
+    it('wants 128 bits of randomness in an API secret', () => {
+      refused({ API_KEYS: `ops:status:${randomBytes(12).toString('hex')}` }, 'API_KEYS'); // 96 bits
+      refused({ API_KEYS: `ops:status:${'Ab1-'.repeat(12)}` }, 'API_KEYS');
+      refused({ API_KEYS: 'ops:status:correcthorsebatterystaple' }, 'API_KEYS');
+      const strong = [randomBytes(16).toString('hex'), randomBytes(18).toString('base64url')];
+      for (const secret of strong) {
+        expect(loadConfig({ ...valid, API_KEYS: `ops:token:${secret}` }).API_KEYS[0]!.secret).toBe(secret);
+      }
+    });
+  });
+
+  describe('NODE_ENV=production', () => {
+    it('accepts a production configuration', () => {
+      expect(loadConfig(production).PUBLIC_BASE_URL).toBe('https://auth.example.com');
+      expect(loadConfig({ ...production, PUBLIC_BASE_URL: 'http://127.0.0.1:3000' }).PUBLIC_BASE_URL).toBe(
+        'http://127.0.0.1:3000',
+      );
+    });
+
+    it('refuses the Feishu sandbox', () => {
+      const sandbox = {
+        FEISHU_DOMAIN: 'http://127.0.0.1:3100',
+        FEISHU_OAUTH_DOMAIN: 'http://127.0.0.1:3100',
+      };
+      expect(() => loadConfig({ ...production, ...sandbox })).toThrow(
+        /FEISHU_DOMAIN: must be https:\/\/ in production; FEISHU_OAUTH_DOMAIN: must be https/,
+      );
+      expect(loadConfig({ ...valid, ...sandbox }).FEISHU_DOMAIN).toBe('http://127.0.0.1:3100');
+    });
+
+    it('refuses a non-https PUBLIC_BASE_URL other than loopback', () => {
+      const plain = { PUBLIC_BASE_URL: 'http://auth.example.com' };
+      expect(() => loadConfig({ ...production, ...plain })).toThrow(
+        /^invalid configuration: PUBLIC_BASE_URL: [^;]+$/,
+      );
+      expect(loadConfig({ ...valid, ...plain }).PUBLIC_BASE_URL).toBe('http://auth.example.com');
+    });
+
+    it('refuses the development secrets npm start generates', () => {
+      const generated = {
+        TOKEN_ENCRYPTION_KEYS: `dev1:${tokenKey}`,
+        PAYLOAD_CODEC_KEYS: `dev1:${codecKey}`,
+        API_KEYS: `dev:token:dev_${randomBytes(24).toString('base64url')}`,
+      };
+      let message = '';
+      try {
+        loadConfig({ ...production, ...generated });
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      for (const variable of ['TOKEN_ENCRYPTION_KEYS', 'PAYLOAD_CODEC_KEYS', 'API_KEYS']) {
+        expect(message).toMatch(new RegExp(`${variable}: holds a development key generated by npm start`));
+      }
+      expect(loadConfig({ ...valid, ...generated }).API_KEYS).toHaveLength(1);
+    });
+
+    it('refuses HTTP callbacks without their secrets', () => {
+      expect(() => loadConfig({ ...production, FEISHU_CALLBACK_MODE: 'http' })).toThrow(
+        /FEISHU_ENCRYPT_KEY and FEISHU_VERIFICATION_TOKEN are required/,
+      );
+    });
+  });
+
+  it('passes the secrets the repository generates or ships for tests', async () => {
+    const { API_KEY, STATUS_KEY } = await import('../helpers/stack');
+    expect(
+      loadConfig({ ...valid, API_KEYS: `svc:token:${API_KEY},ops:status:${STATUS_KEY}` }).API_KEYS,
+    ).toHaveLength(2);
+    const { BENCH_API_KEY } = await import('../../bench/provision');
+    expect(loadConfig({ ...valid, API_KEYS: `bench:token:${BENCH_API_KEY}` }).API_KEYS).toHaveLength(1);
   });
 });
