@@ -6,6 +6,7 @@ import type { Db } from '../lib/db';
 import type { Logger } from '../lib/logger';
 import { SodiumPayloadCodec } from '../lib/payload-codec';
 import { httpRequestDuration } from '../lib/metrics';
+import { pruneReplayGuard } from '../lib/store/replay-guard';
 import type { TokenCipher } from '../lib/token-crypto';
 import { requireApiKey } from './api-keys';
 import { errorHandler } from './errors';
@@ -37,11 +38,22 @@ export interface AppOptions {
   accessTokenMarginSeconds: number;
 }
 
+/** How often a replica deletes replay-guard keys past their window. */
+const REPLAY_GUARD_PRUNE_INTERVAL_MS = 10 * 60_000;
+
+export interface Api {
+  app: Koa;
+  handlers: CallbackHandlers;
+  /** Stops the replica's background work; call it before closing the database pool. */
+  stop(): Promise<void>;
+}
+
 /** The API as a Koa app, without listening: processes and tests each put it on their own port. */
-export function createApp(options: AppOptions): { app: Koa; handlers: CallbackHandlers } {
+export function createApp(options: AppOptions): Api {
   const { config, db, cipher, temporal, grants, logger } = options;
   const app = new Koa({ proxy: true });
   const handlers = createCallbackHandlers({ grants, db, logger });
+  const stops: (() => Promise<void>)[] = [];
 
   app.use(async (ctx, next) => {
     const started = process.hrtime.bigint();
@@ -71,6 +83,7 @@ export function createApp(options: AppOptions): { app: Koa; handlers: CallbackHa
       verificationToken: config.FEISHU_VERIFICATION_TOKEN,
     });
     app.use(events.routes());
+    stops.push(pruneReplayGuard(db, logger, REPLAY_GUARD_PRUNE_INTERVAL_MS));
   }
   const statusRole = requireApiKey(config.API_KEYS, 'status');
   // Before the body parser: the codec parses its own, larger bodies, and only after the key check.
@@ -98,5 +111,11 @@ export function createApp(options: AppOptions): { app: Koa; handlers: CallbackHa
     requireStatusRole: statusRole,
   });
   app.use(users.routes()).use(users.allowedMethods());
-  return { app, handlers };
+  return {
+    app,
+    handlers,
+    stop: async () => {
+      await Promise.all(stops.map((stop) => stop()));
+    },
+  };
 }

@@ -24,7 +24,7 @@ runMain('api', async () => {
   await migrate(config.DATABASE_URL);
   const temporal = await connectTemporal(config);
   const grants = new GrantService(temporal, appId, config.TEMPORAL_TASK_QUEUE, grantSettingsFrom(config));
-  const { app, handlers } = createApp({
+  const { app, handlers, stop } = createApp({
     config,
     db,
     cipher: new TokenCipher(config.TOKEN_ENCRYPTION_KEYS),
@@ -62,6 +62,7 @@ runMain('api', async () => {
   longConnection?.close({ force: true });
   await new Promise((resolve) => server.close(resolve));
   server.closeAllConnections();
+  await stop();
   await db.end();
   await temporal.connection.close();
   logger.info('API stopped');

@@ -5,7 +5,7 @@ import type { Context } from 'koa';
 import type { Db } from '../../lib/db';
 import type { Logger } from '../../lib/logger';
 import { feishuCallbackDuration } from '../../lib/metrics';
-import { firstSighting } from '../../lib/store/replay-guard';
+import { EVENT_ID_WINDOW_SECONDS, firstSighting } from '../../lib/store/replay-guard';
 import { HttpError } from '../errors';
 import type { CallbackHandlers } from './handlers';
 
@@ -148,7 +148,7 @@ export function httpEventRoutes(options: HttpEventsOptions): Router {
     if (eventType === 'im.message.receive_v1') {
       ctx.body = {};
       // Feishu re-delivers unacknowledged events: each event id is handled once.
-      if (eventId && !(await firstSighting(db, `event:${eventId}`, 24 * 3600))) return;
+      if (eventId && !(await firstSighting(db, `event:${eventId}`, EVENT_ID_WINDOW_SECONDS))) return;
       const timer = feishuCallbackDuration.startTimer({ transport: 'http', kind: 'message' });
       ctx.res.once(
         'finish',

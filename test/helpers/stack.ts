@@ -166,7 +166,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const dataConverter = grantDataConverter(config.PAYLOAD_CODEC_KEYS);
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter });
   const grants = new GrantService(temporal, appId, config.TEMPORAL_TASK_QUEUE, settings);
-  const { app, handlers } = createApp({
+  const service = createApp({
     config,
     db,
     cipher,
@@ -175,10 +175,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     logger,
     accessTokenMarginSeconds: settings.accessTokenMarginSeconds,
   });
-  server.on('request', app.callback());
+  server.on('request', service.app.callback());
   let longConnection: lark.WSClient | undefined;
   if (mode === 'ws') {
-    longConnection = await startLongConnection({ appId, appSecret, domain: sandbox.url, handlers, logger });
+    longConnection = await startLongConnection({
+      appId,
+      appSecret,
+      domain: sandbox.url,
+      handlers: service.handlers,
+      logger,
+    });
   }
 
   const workerConnection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
@@ -227,6 +233,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await workerConnection.close();
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
+      await service.stop();
       await connection.close();
       await db.end();
       await sandbox.close();
