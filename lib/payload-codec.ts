@@ -2,6 +2,7 @@ import { METADATA_ENCODING_KEY, ValueError, type Payload, type PayloadCodec } fr
 import proto from '@temporalio/proto';
 import sodium from 'libsodium-wrappers';
 import type { KeyRingEntry } from './config';
+import { UNENCRYPTED_ENCODING } from './payload-converter.cjs';
 import { sodiumReady } from './token-crypto';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
@@ -20,16 +21,35 @@ export function isEncrypted(payload: Payload): boolean {
   return !!encoding && decoder.decode(encoding) === ENCRYPTED_ENCODING;
 }
 
+/** What a worker's codec hands the SDK instead of an unencrypted payload (lib/payload-converter.cjs). */
+const UNENCRYPTED_MARKER: Payload = {
+  metadata: { [METADATA_ENCODING_KEY]: encoder.encode(UNENCRYPTED_ENCODING) },
+};
+
+export interface PayloadCodecOptions {
+  /**
+   * Workers: anyone who reaches the Temporal frontend can start a grant or send it an update, and
+   * only the codec key proves the sender is this service, so an unencrypted payload is replaced by
+   * a marker that the payload converter refuses. Throwing here instead would fail the whole
+   * workflow task, over and over. Clients, replay and tools leave this off: they read decoded
+   * fixtures and their own results.
+   */
+  refuseUnencrypted?: boolean;
+}
+
 /**
  * Encrypts every payload the service hands to Temporal: the whole payload (metadata included) is
  * serialized and sealed with XChaCha20-Poly1305 under the ring's first key; the key id travels in
  * the outer metadata so any key of the ring decrypts, and keys rotate online. Payloads that are not
- * encrypted (written before the codec, or decoded fixtures) pass through decode unchanged.
+ * encrypted pass through decode unchanged, or are refused (refuseUnencrypted).
  */
 export class SodiumPayloadCodec implements PayloadCodec {
   private readonly byId: Map<string, Uint8Array>;
 
-  constructor(private readonly ring: KeyRingEntry[]) {
+  constructor(
+    private readonly ring: KeyRingEntry[],
+    private readonly options: PayloadCodecOptions = {},
+  ) {
     if (ring.length === 0) throw new Error('the payload codec key ring is empty');
     this.byId = new Map(ring.map((k) => [k.id, k.key]));
   }
@@ -61,7 +81,13 @@ export class SodiumPayloadCodec implements PayloadCodec {
 
   async decode(payloads: Payload[]): Promise<Payload[]> {
     await sodiumReady();
-    return payloads.map((payload) => (isEncrypted(payload) ? this.open(payload) : payload));
+    return payloads.map((payload) =>
+      isEncrypted(payload)
+        ? this.open(payload)
+        : this.options.refuseUnencrypted
+          ? UNENCRYPTED_MARKER
+          : payload,
+    );
   }
 
   private open(payload: Payload): Payload {

@@ -2,7 +2,6 @@ import { connectOrExplain } from '../lib/temporal';
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { migrate } from '../db/migrate';
 import { loadConfig } from '../lib/config';
-import { grantDataConverter } from '../lib/data-converter';
 import { assertDatabaseReachable } from '../lib/db';
 import { createServiceDeps } from '../lib/feishu-deps';
 import { createLogger } from '../lib/logger';
@@ -32,7 +31,7 @@ runMain('worker', async () => {
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     deps,
-    dataConverter: grantDataConverter(config.PAYLOAD_CODEC_KEYS),
+    payloadCodecKeys: config.PAYLOAD_CODEC_KEYS,
     refreshesPerSecond: config.REFRESH_RATE_PER_SECOND,
     maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
     shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,

@@ -1,6 +1,5 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { DataConverter } from '@temporalio/common';
 import {
   NativeConnection,
   Worker,
@@ -8,15 +7,14 @@ import {
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import { createActivities, type ServiceDeps } from '../activities';
-import { failureConverterPath } from '../lib/data-converter';
+import type { KeyRingEntry } from '../lib/config';
+import { failureConverterPath, grantDataConverter, payloadConverterPath } from '../lib/data-converter';
 import { refreshTaskQueue } from '../workflows/task-queues';
 
-export const workflowsPath = path.join(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '..',
-  'workflows',
-  'index.ts',
-);
+const workflowsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'workflows');
+export const workflowsPath = path.join(workflowsDir, 'index.ts');
+/** Stops starts and signals whose payloads the worker's codec refused (see grantDataConverter). */
+const workflowInterceptorModules = [path.join(workflowsDir, 'refuse-unencrypted.ts')];
 
 /**
  * How long a stopping worker lets activities in flight finish before it cancels them: longer
@@ -25,9 +23,15 @@ export const workflowsPath = path.join(
  */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 45_000;
 
-/** A prebuilt bundle must carry the failure converter itself: the worker cannot add it later. */
+/** A prebuilt bundle must carry the converters and interceptors itself: the worker cannot add them later. */
 export function bundleGrantWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath, failureConverterPath, logger: undefined });
+  return bundleWorkflowCode({
+    workflowsPath,
+    failureConverterPath,
+    payloadConverterPath,
+    workflowInterceptorModules,
+    logger: undefined,
+  });
 }
 
 export interface GrantWorkerOptions {
@@ -35,8 +39,11 @@ export interface GrantWorkerOptions {
   namespace: string;
   taskQueue: string;
   deps: ServiceDeps;
-  /** grantDataConverter(PAYLOAD_CODEC_KEYS): payloads and failures are encrypted before they reach Temporal. */
-  dataConverter: DataConverter;
+  /**
+   * PAYLOAD_CODEC_KEYS: payloads and failures are encrypted before they reach Temporal, and
+   * unencrypted ones arriving from it are refused.
+   */
+  payloadCodecKeys: KeyRingEntry[];
   /** Token-endpoint budget for refreshes (Feishu: 50/s and 1000/min per app, shared with code exchanges). */
   refreshesPerSecond: number;
   /** Workflows kept in memory between tasks; the rest are replayed from history when they wake. */
@@ -63,7 +70,7 @@ export function createRefreshWorker(
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: refreshTaskQueue(options.taskQueue),
-    dataConverter: options.dataConverter,
+    dataConverter: grantDataConverter(options.payloadCodecKeys, { refuseUnencrypted: true }),
     activities: {
       refreshGrant: (input: Parameters<typeof activities.refreshGrant>[0]) => activities.refreshGrant(input),
     },
@@ -80,13 +87,13 @@ export async function createGrantWorkers(options: GrantWorkerOptions): Promise<W
   const activities = createActivities(options.deps);
   const workflowSource = options.workflowBundle
     ? { workflowBundle: options.workflowBundle }
-    : { workflowsPath };
+    : { workflowsPath, interceptors: { workflowModules: workflowInterceptorModules } };
   const main = await Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     ...workflowSource,
-    dataConverter: options.dataConverter,
+    dataConverter: grantDataConverter(options.payloadCodecKeys, { refuseUnencrypted: true }),
     activities,
     maxCachedWorkflows: options.maxCachedWorkflows,
     shutdownGraceTime: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,

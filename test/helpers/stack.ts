@@ -196,7 +196,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       deps: { db, cipher, feishu, redirectUri: `${apiUrl}/oauth/callback`, logger, grantSettings: settings },
-      dataConverter,
+      payloadCodecKeys: config.PAYLOAD_CODEC_KEYS,
       refreshesPerSecond: options.refreshesPerSecond ?? 50,
       workflowBundle: bundle ?? (await workflowBundle()),
     });

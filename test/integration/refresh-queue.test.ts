@@ -17,7 +17,8 @@ import { createRefreshWorker } from '../../workers/worker';
 import { seedGrant, startRefreshEnv, storedGrant, type RefreshEnv } from './support/refresh-env';
 import { cancelRefresh, refreshBehindBacklog, refreshOnce } from './support/refresh-workflows';
 
-const dataConverter = grantDataConverter([{ id: 'c1', key: new Uint8Array(randomBytes(32)) }]);
+const payloadCodecKeys = [{ id: 'c1', key: new Uint8Array(randomBytes(32)) }];
+const dataConverter = grantDataConverter(payloadCodecKeys);
 
 /** Resolves when the gateway sends its next refresh to Feishu. */
 function nextRefreshSent(feishu: FeishuGateway): Promise<void> {
@@ -70,7 +71,7 @@ describe('the refresh queue on a real Temporal server', () => {
       namespace: 'default',
       taskQueue,
       deps: env.deps(options.feishu),
-      dataConverter,
+      payloadCodecKeys,
       refreshesPerSecond: options.refreshesPerSecond ?? 50,
     });
     const driver = await Worker.create({
