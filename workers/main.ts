@@ -17,7 +17,16 @@ runMain('worker', async () => {
     logger: temporalLogger(logger.child({}, { level: 'warn' })),
     telemetryOptions: {
       logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
-      metrics: { prometheus: { bindAddress: `0.0.0.0:${config.WORKER_SDK_METRICS_PORT}` } },
+      metrics: {
+        // Prometheus conventions, which monitoring/ queries by: counters end in _total, and
+        // durations are histograms in seconds named with their unit (…_latency_seconds_bucket).
+        prometheus: {
+          bindAddress: `0.0.0.0:${config.WORKER_SDK_METRICS_PORT}`,
+          countersTotalSuffix: true,
+          unitSuffix: true,
+          useSecondsForDurations: true,
+        },
+      },
     },
   });
   const deps = await createServiceDeps(config, logger);
