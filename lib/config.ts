@@ -136,6 +136,11 @@ const optionalString = z
   .optional()
   .transform((v) => (v === undefined || v === '' ? undefined : v));
 
+// Certificates and keys as text; the image's entrypoint reads them from NAME_FILE.
+const pem = optionalString.refine((v) => v === undefined || v.includes('-----BEGIN '), {
+  message: 'must be PEM text (NAME_FILE names a file to read it from)',
+});
+
 const url = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ''));
 
 const schema = z.object({
@@ -157,6 +162,17 @@ const schema = z.object({
     .default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('feishu-user-auth'),
+  // TLS to the frontend (lib/temporal.ts): on when any TLS setting or the API key is set, or
+  // TEMPORAL_TLS=true for a server certificate the system's CAs verify.
+  TEMPORAL_TLS: z
+    .enum(['true', 'false'])
+    .optional()
+    .transform((v) => v === 'true'),
+  TEMPORAL_TLS_CA: pem,
+  TEMPORAL_TLS_CERT: pem,
+  TEMPORAL_TLS_KEY: pem,
+  TEMPORAL_TLS_SERVER_NAME: optionalString,
+  TEMPORAL_API_KEY: optionalString,
   TOKEN_ENCRYPTION_KEYS: z.string().transform(parseKeyRing),
   // Required: without it every payload, tokens' metadata and user names included, would reach
   // Temporal in plaintext.
@@ -264,14 +280,24 @@ function productionProblems(config: Config): string[] {
   return problems;
 }
 
-export type TemporalConfig = Pick<Config, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE' | 'PAYLOAD_CODEC_KEYS'>;
+const temporalKeys = {
+  TEMPORAL_ADDRESS: true,
+  TEMPORAL_NAMESPACE: true,
+  TEMPORAL_TLS: true,
+  TEMPORAL_TLS_CA: true,
+  TEMPORAL_TLS_CERT: true,
+  TEMPORAL_TLS_KEY: true,
+  TEMPORAL_TLS_SERVER_NAME: true,
+  TEMPORAL_API_KEY: true,
+} as const;
+
+/** Where Temporal is and how to reach it (lib/temporal.ts). */
+export type TemporalConnectionConfig = Pick<Config, keyof typeof temporalKeys>;
+export type TemporalConfig = TemporalConnectionConfig & Pick<Config, 'PAYLOAD_CODEC_KEYS'>;
 
 /** For tools that only talk to Temporal (replay): no database, token keys or Feishu app needed. */
 export function loadTemporalConfig(env: NodeJS.ProcessEnv = process.env): TemporalConfig {
-  return parseEnv(
-    schema.pick({ TEMPORAL_ADDRESS: true, TEMPORAL_NAMESPACE: true, PAYLOAD_CODEC_KEYS: true }),
-    env,
-  );
+  return parseEnv(schema.pick({ ...temporalKeys, PAYLOAD_CODEC_KEYS: true }), env);
 }
 
 /** The API keys alone, for `npm start`, which needs one before the rest of the configuration exists. */

@@ -1,4 +1,4 @@
-import { connectOrExplain } from '../lib/temporal';
+import { connectOrExplain, temporalConnectionOptions } from '../lib/temporal';
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { migrate } from '../db/migrate';
 import { loadConfig } from '../lib/config';
@@ -32,8 +32,8 @@ runMain('worker', async () => {
   const deps = await createServiceDeps(config, logger);
   await assertDatabaseReachable(deps.db, config.DATABASE_URL);
   await migrate(config.DATABASE_URL);
-  const connection = await connectOrExplain(config.TEMPORAL_ADDRESS, (address) =>
-    NativeConnection.connect({ address }),
+  const connection = await connectOrExplain(config.TEMPORAL_ADDRESS, () =>
+    NativeConnection.connect(temporalConnectionOptions(config)),
   );
   const workers = await createGrantWorkers({
     connection,
