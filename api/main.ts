@@ -5,6 +5,7 @@ import { assertDatabaseReachable, createDb } from '../lib/db';
 import { updateGrantGauges } from '../lib/grant-gauges';
 import { createLogger } from '../lib/logger';
 import { runMain } from '../lib/main-guard';
+import { serveMetrics } from '../lib/metrics-server';
 import { connectTemporal } from '../lib/temporal';
 import { TokenCipher, sodiumReady } from '../lib/token-crypto';
 import { DEFAULT_GRANT_SETTINGS } from '../lib/grant-types';
@@ -33,6 +34,17 @@ runMain('api', async () => {
     logger,
     accessTokenMarginSeconds: config.ACCESS_TOKEN_MARGIN_SECONDS,
   });
+  const refreshGauges = () =>
+    updateGrantGauges(
+      db,
+      DEFAULT_GRANT_SETTINGS.grantMaxAgeSeconds,
+      DEFAULT_GRANT_SETTINGS.renewNoticeSeconds,
+    );
+  // Once now, so the first scrape after a start already has the grant counts.
+  await refreshGauges();
+  const gauges = setInterval(() => void refreshGauges(), GAUGE_INTERVAL_MS);
+  // Before the public port: once /readyz answers, Prometheus can scrape too.
+  const metrics = await serveMetrics(config.API_METRICS_PORT);
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.PORT, () => resolve(s)).once('error', reject);
   });
@@ -40,17 +52,13 @@ runMain('api', async () => {
     config.FEISHU_CALLBACK_MODE === 'ws'
       ? await startLongConnection({ appId, appSecret, domain: config.FEISHU_DOMAIN, handlers, logger })
       : undefined;
-  const gauges = setInterval(
-    () =>
-      void updateGrantGauges(
-        db,
-        DEFAULT_GRANT_SETTINGS.grantMaxAgeSeconds,
-        DEFAULT_GRANT_SETTINGS.renewNoticeSeconds,
-      ),
-    GAUGE_INTERVAL_MS,
-  );
   logger.info(
-    { port: config.PORT, publicBaseUrl: config.PUBLIC_BASE_URL, callbackMode: config.FEISHU_CALLBACK_MODE },
+    {
+      port: config.PORT,
+      metricsPort: config.API_METRICS_PORT,
+      publicBaseUrl: config.PUBLIC_BASE_URL,
+      callbackMode: config.FEISHU_CALLBACK_MODE,
+    },
     'API listening',
   );
 
@@ -59,6 +67,7 @@ runMain('api', async () => {
   });
   logger.info('shutting down');
   clearInterval(gauges);
+  metrics.close();
   longConnection?.close({ force: true });
   await new Promise((resolve) => server.close(resolve));
   server.closeAllConnections();

@@ -200,6 +200,8 @@ const schema = z.object({
   WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).default(45),
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   WORKER_SDK_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
+  // The API's /metrics, on a port of its own so that PORT, which faces the public, never serves it.
+  API_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9466),
 });
 
 export type Config = z.output<typeof schema> & { PUBLIC_BASE_URL: string };

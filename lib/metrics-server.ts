@@ -1,7 +1,10 @@
 import http from 'node:http';
 import { registry } from './metrics';
 
-/** Serves /metrics from a process without an HTTP API of its own (the worker). */
+/**
+ * Serves /metrics on a port of its own, for Prometheus on the internal network: the worker has no
+ * HTTP API, and the API's public port must not expose its internals to everyone.
+ */
 export function serveMetrics(port: number, host = '0.0.0.0'): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     if (req.url !== '/metrics') {

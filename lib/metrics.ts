@@ -1,4 +1,5 @@
 import client from 'prom-client';
+import type { Db } from './db';
 
 /**
  * The service's Prometheus metrics. Labels never carry user ids, tokens or free text: only the
@@ -50,10 +51,46 @@ export const feishuCallbackDuration = new client.Histogram({
 });
 export const dbErrors = new client.Counter({
   name: 'db_errors_total',
-  help: 'Failed database operations.',
+  help: 'Failed database calls (queries and connections) by operation: token_read, grant_gauges, or the activity that made them.',
   labelNames: ['operation'] as const,
   registers: [registry],
 });
+
+type Call = (...args: unknown[]) => unknown;
+
+/**
+ * The pool, with every failed query and connection (in transactions too) counted in
+ * db_errors_total under the operation named when the call is made, then rethrown unchanged.
+ */
+export function countDbErrors(db: Db, operation: () => string): Db {
+  const counted =
+    (target: object, method: 'query' | 'connect', onValue: (value: unknown) => unknown = (v) => v): Call =>
+    (...args) => {
+      const label = operation();
+      const result = (Reflect.get(target, method) as Call).apply(target, args);
+      // Only a callback or a submittable query returns no promise; the store passes neither.
+      if (!(result instanceof Promise)) return result;
+      return result.then(onValue, (err: unknown) => {
+        dbErrors.inc({ operation: label });
+        throw err;
+      });
+    };
+  const withCounting = (target: object, connect?: Call) =>
+    new Proxy(target, {
+      get: (t, prop, receiver) =>
+        prop === 'query'
+          ? counted(t, 'query')
+          : prop === 'connect' && connect
+            ? connect
+            : (Reflect.get(t, prop, receiver) as unknown),
+    });
+  // A client from connect() runs a transaction: its queries are counted the same way.
+  return withCounting(
+    db,
+    counted(db, 'connect', (client) => withCounting(client as object)),
+  ) as Db;
+}
+
 export const httpRequestDuration = new client.Histogram({
   name: 'http_request_duration_seconds',
   help: 'API request latency by route template.',

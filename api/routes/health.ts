@@ -1,7 +1,6 @@
 import Router from '@koa/router';
 import type { Client } from '@temporalio/client';
 import type { Db } from '../../lib/db';
-import { registry } from '../../lib/metrics';
 
 const CHECK_TIMEOUT_MS = 2_000;
 
@@ -32,10 +31,6 @@ export function healthRoutes(db: Db, temporal: Client): Router {
     const ready = Object.values(checks).every((c) => c === 'ok');
     ctx.status = ready ? 200 : 503;
     ctx.body = { status: ready ? 'ready' : 'not_ready', checks };
-  });
-  router.get('/metrics', async (ctx) => {
-    ctx.type = registry.contentType;
-    ctx.body = await registry.metrics();
   });
   return router;
 }

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import type { Db } from '../../lib/db';
+import { countDbErrors } from '../../lib/metrics';
 import { getGrant, getServableToken, type ServableToken } from '../../lib/store/grants';
 import { userHistory } from '../../lib/store/queries';
 import type { TokenCipher } from '../../lib/token-crypto';
@@ -47,15 +48,16 @@ export function userRoutes({
 }: UserRoutesOptions): Router {
   const router = new Router();
   const marginMs = accessTokenMarginSeconds * 1000;
+  const tokenDb = countDbErrors(db, () => 'token_read');
 
   router.get('/v1/users/:openId/token', requireTokenRole, async (ctx) => {
     const openId = parseInput(openIdParam, ctx.params.openId);
-    let grant = await getServableToken(db, grants.appId, openId);
+    let grant = await getServableToken(tokenDb, grants.appId, openId);
     assertLive(grant);
     if (!grant.access_expires_at || grant.access_expires_at.getTime() - Date.now() < marginMs) {
       // Refreshing is the workflow's job: it is the grant's only writer, so rotations never race.
       await grants.ensureFresh(openId, Date.now() + marginMs);
-      grant = await getServableToken(db, grants.appId, openId);
+      grant = await getServableToken(tokenDb, grants.appId, openId);
       assertLive(grant);
       if (grant.access_expires_at!.getTime() <= Date.now()) {
         throw new HttpError(

@@ -20,6 +20,8 @@ import { createDb, type Db } from '../../lib/db';
 import { FeishuGateway } from '../../lib/feishu/gateway';
 import { createLogger } from '../../lib/logger';
 import { TokenCipher, sodiumReady } from '../../lib/token-crypto';
+import { spawnService, waitForApi, waitForWorker, type ServiceProcess } from '../../bench/provision';
+import { freePort } from '../../scripts/stack/free-port';
 import { startSandbox, type Sandbox, type SandboxOptions } from '../../sandbox';
 import { bundleGrantWorkflows, createGrantWorkers } from '../../workers/worker';
 import { DEFAULT_GRANT_SETTINGS, type GrantSettings } from '../../lib/grant-types';
@@ -64,6 +66,13 @@ export interface StackOptions {
   logSink?: DestinationStream;
   /** Worker rate limit for refreshes (per second). */
   refreshesPerSecond?: number;
+  /**
+   * Runs the worker and the API as deployed instead of in this process: workers/main.ts and
+   * api/main.ts as child processes configured by environment (grant settings from `env`, not
+   * `settings`), each serving /metrics on a port of its own. `serviceEnv` reaches only them, for
+   * example addresses the test can cut while its own connections stay up.
+   */
+  processes?: { serviceEnv?: Record<string, string> };
 }
 
 async function suiteInfra(): Promise<{ databaseUrl: string; temporalAddress: string }> {
@@ -80,6 +89,8 @@ export interface Stack {
   db: Db;
   config: Config;
   temporal: Client;
+  /** With `processes`: the /metrics of the API, the worker and the worker's Temporal SDK exporter. */
+  metricsUrls?: { api: string; worker: string; workerSdk: string };
   /** Stops only the worker, to test that flows survive a worker crash. */
   stopWorker(): Promise<void>;
   /** Starts the worker with the current workflow code, or with a bundle standing in for an older deployment. */
@@ -109,7 +120,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   }
   const infra = options.infra ?? (await suiteInfra());
   const server = http.createServer();
-  const port = await listen(server);
+  // As deployed, the API process binds its port itself.
+  const port = options.processes ? await freePort() : await listen(server);
   const apiUrl = `http://127.0.0.1:${port}`;
   const appId = `cli_${randomBytes(8).toString('hex')}`;
   const appSecret = randomBytes(16).toString('hex');
@@ -130,7 +142,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       },
     ],
   });
-  const config = loadConfig({
+  const env: Record<string, string | undefined> = {
     FEISHU_APP_ID: appId,
     FEISHU_APP_SECRET: appSecret,
     FEISHU_DOMAIN: sandbox.url,
@@ -147,7 +159,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     API_KEYS: `svc:token:${API_KEY},ops:status:${STATUS_KEY}`,
     LOG_LEVEL: 'silent',
     ...options.env,
-  });
+  };
+  const config = loadConfig(env);
   const logger = createLogger('test', config.LOG_LEVEL, options.logSink);
   const db = createDb(config.DATABASE_URL);
   const cipher = new TokenCipher(config.TOKEN_ENCRYPTION_KEYS);
@@ -166,6 +179,41 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const dataConverter = grantDataConverter(config.PAYLOAD_CODEC_KEYS);
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter });
   const grants = new GrantService(temporal, appId, config.TEMPORAL_TASK_QUEUE, settings);
+  const api: Stack['api'] = (path, init = {}) =>
+    fetch(`${apiUrl}${path}`, {
+      ...init,
+      headers: {
+        'content-type': 'application/json',
+        ...(init.key === '' ? {} : { authorization: `Bearer ${init.key ?? API_KEY}` }),
+        ...(init.headers as Record<string, string> | undefined),
+      },
+    });
+  const closeOwnConnections = async () => {
+    await connection.close();
+    await db.end();
+    await sandbox.close();
+  };
+  if (options.processes) {
+    const services = await startServiceProcesses(
+      { ...env, PORT: String(port), ...options.processes.serviceEnv },
+      apiUrl,
+    );
+    return {
+      appId,
+      apiUrl,
+      sandbox,
+      grants,
+      db,
+      config,
+      temporal,
+      api,
+      ...services,
+      close: async () => {
+        await services.close();
+        await closeOwnConnections();
+      },
+    };
+  }
   const service = createApp({
     config,
     db,
@@ -218,15 +266,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     temporal,
     stopWorker,
     startWorker,
-    api: (path, init = {}) =>
-      fetch(`${apiUrl}${path}`, {
-        ...init,
-        headers: {
-          'content-type': 'application/json',
-          ...(init.key === '' ? {} : { authorization: `Bearer ${init.key ?? API_KEY}` }),
-          ...(init.headers as Record<string, string> | undefined),
-        },
-      }),
+    api,
     close: async () => {
       longConnection?.close({ force: true });
       await stopWorker();
@@ -234,9 +274,49 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
       await service.stop();
-      await connection.close();
-      await db.end();
-      await sandbox.close();
+      await closeOwnConnections();
     },
+  };
+}
+
+/**
+ * workers/main.ts and api/main.ts as child processes, as `npm run worker|api` run them, each
+ * with its metrics on a free port; ready once the worker serves /metrics and the API /readyz.
+ */
+async function startServiceProcesses(env: Record<string, string | undefined>, apiUrl: string) {
+  const ports = { api: await freePort(), worker: await freePort(), workerSdk: await freePort() };
+  const processEnv: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    ...env,
+    // Warnings and errors, in the log files spawnService names, say why a process failed.
+    LOG_LEVEL: 'warn',
+    API_METRICS_PORT: String(ports.api),
+    WORKER_METRICS_PORT: String(ports.worker),
+    WORKER_SDK_METRICS_PORT: String(ports.workerSdk),
+  };
+  let worker: ServiceProcess = spawnService('worker', processEnv);
+  const apiProcess = spawnService('api', processEnv);
+  const close = () => Promise.all([worker.stop(), apiProcess.stop()]).then(() => undefined);
+  try {
+    await Promise.all([waitForWorker(ports.worker, worker), waitForApi(apiUrl, apiProcess)]);
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  const metricsAt = (port: number) => `http://127.0.0.1:${port}/metrics`;
+  return {
+    metricsUrls: {
+      api: metricsAt(ports.api),
+      worker: metricsAt(ports.worker),
+      workerSdk: metricsAt(ports.workerSdk),
+    },
+    stopWorker: () => worker.stop(),
+    startWorker: async (bundle?: WorkflowBundleWithSourceMap) => {
+      if (bundle) throw new Error("a worker process runs this checkout's workflow code");
+      worker = spawnService('worker', processEnv);
+      await waitForWorker(ports.worker, worker);
+    },
+    close,
   };
 }

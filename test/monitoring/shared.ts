@@ -33,13 +33,28 @@ export const SERVICE_METRICS: Record<string, 'counter' | 'gauge' | 'histogram'> 
   http_request_duration_seconds: 'histogram',
 };
 
+/**
+ * The Temporal SDK exporter's series the monitoring reads, with the worker's exporter options
+ * (workers/main.ts). test/operations/metrics.test.ts scrapes a running worker and proves each exists.
+ */
+export const TEMPORAL_SDK_SERIES: ReadonlySet<string> = new Set([
+  'temporal_workflow_task_schedule_to_start_latency_seconds_bucket',
+  'temporal_workflow_task_execution_latency_seconds_bucket',
+  'temporal_activity_schedule_to_start_latency_seconds_bucket',
+  'temporal_worker_task_slots_available',
+  'temporal_workflow_task_execution_failed_total',
+  'temporal_activity_execution_failed_total',
+  'temporal_request_failure_total',
+  'temporal_long_request_failure_total',
+]);
+
 /** Series Prometheus itself writes for every target. */
 const PROMETHEUS_SERIES = new Set(['up']);
 
-/** True when `name` is a series the deployment has: a service metric (with histogram suffixes), a
- * temporal_ metric of the SDK exporter, a Prometheus target series, or one of `extra` (recording rules). */
+/** True when `name` is a series the deployment has: a service metric (with histogram suffixes), one
+ * of the SDK exporter's above, a Prometheus target series, or one of `extra` (recording rules). */
 export function isKnownSeries(name: string, extra: ReadonlySet<string> = new Set()): boolean {
-  if (extra.has(name) || PROMETHEUS_SERIES.has(name) || name.startsWith('temporal_')) return true;
+  if (extra.has(name) || PROMETHEUS_SERIES.has(name) || TEMPORAL_SDK_SERIES.has(name)) return true;
   if (SERVICE_METRICS[name] && SERVICE_METRICS[name] !== 'histogram') return true;
   const m = /^(.*)_(bucket|count|sum)$/.exec(name);
   return Boolean(m?.[1] && SERVICE_METRICS[m[1]] === 'histogram');
