@@ -1,4 +1,5 @@
 import { pathToFileURL } from 'node:url';
+import { startBenchCluster } from './cluster';
 import { MessageWatcher, runFlow, type FlowTiming } from './flow';
 import os from 'node:os';
 import { benchOpenId, cpuSeconds, cpuSecondsByName, RssSampler } from './provision';
@@ -38,7 +39,11 @@ export interface FlowRun {
 }
 
 /** Drives `users` simulated users (open_ids from `first`) through the whole flow. */
-export async function driveFlows(stack: BenchStack, options: AuthBenchOptions, first = 0): Promise<FlowRun> {
+export async function driveFlows(
+  stack: Pick<BenchStack, 'app' | 'sandbox'>,
+  options: AuthBenchOptions,
+  first = 0,
+): Promise<FlowRun> {
   const watcher = await MessageWatcher.connect(stack.sandbox, stack.app.appId);
   const timings: FlowTiming[] = [];
   const failures: string[] = [];
@@ -68,27 +73,68 @@ export async function driveFlows(stack: BenchStack, options: AuthBenchOptions, f
   return { timings, failures, seconds: (Date.now() - started) / 1000 };
 }
 
-export async function runAuthBench(options: AuthBenchOptions) {
+/** The dev server stack every benchmark uses, or the production topology `npm run cluster` runs. */
+export type AuthTopology = 'dev server' | 'cluster';
+
+/** What a run drives and measures; a role with replicas lists each process. */
+interface AuthTarget {
+  stack: Pick<BenchStack, 'app' | 'sandbox'>;
+  pids: Record<'worker' | 'api' | 'temporal', (number | undefined)[]>;
+  close(): Promise<void>;
+}
+
+async function startTarget(topology: AuthTopology, users: number): Promise<AuthTarget> {
+  if (topology === 'cluster') {
+    const { app, sandbox, cluster, close } = await startBenchCluster(users, 'cluster_bench');
+    const pid = (name: string) => cluster.supervisor.pid(name);
+    return {
+      stack: { app, sandbox },
+      pids: {
+        worker: cluster.workers.map(pid),
+        api: cluster.apis.map((a) => pid(a.name)),
+        temporal: [cluster.temporalPid],
+      },
+      close,
+    };
+  }
+  const stack = await startBenchStack({ users, api: true });
+  return {
+    stack,
+    pids: { worker: [stack.worker.pid], api: [stack.api!.pid], temporal: [stack.infra.temporalPid] },
+    close: () => stack.close(),
+  };
+}
+
+export async function runAuthBench(options: AuthBenchOptions, topology: AuthTopology = 'dev server') {
   log(
-    `bench:auth — ${options.users} users, concurrency ${options.concurrency}, rate ${options.rate || 'open'}`,
+    `bench:auth on the ${topology} — ${options.users} users, concurrency ${options.concurrency}, rate ${options.rate || 'open'}`,
   );
-  const stack = await startBenchStack({ users: options.users, api: true });
-  const rss = new RssSampler({
-    worker: stack.worker.pid,
-    api: stack.api!.pid,
-    temporal: stack.infra.temporalPid,
-  });
+  const target = await startTarget(topology, options.users);
+  const { pids } = target;
+  const processName = (role: keyof AuthTarget['pids'], i: number) => `${role}-${i}`;
+  const rss = new RssSampler(
+    Object.fromEntries(
+      Object.entries(pids).flatMap(([role, list]) =>
+        list.map((pid, i) => [processName(role as keyof AuthTarget['pids'], i), pid]),
+      ),
+    ),
+  );
+  /** The largest of a role's processes. */
+  const peakRssMb = (role: keyof AuthTarget['pids']) =>
+    mb(Math.max(...pids[role].map((_, i) => rss.peakKb(processName(role, i)))));
+  const cpuOf = (role: keyof AuthTarget['pids']) =>
+    pids[role].reduce<number>((sum, pid) => sum + cpuSeconds(pid), 0);
   try {
     // A short warm-up with other users would skew the open_id range; the first flows include JIT warm-up.
     const cpu = () => ({
-      worker: cpuSeconds(stack.worker.pid),
-      api: cpuSeconds(stack.api!.pid),
-      temporal: cpuSeconds(stack.infra.temporalPid),
+      worker: cpuOf('worker'),
+      api: cpuOf('api'),
+      temporal: cpuOf('temporal'),
       postgres: cpuSecondsByName('postgres'),
       benchAndSandbox: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
     });
     const cpuBefore = cpu();
-    const run = await driveFlows(stack, options);
+    const run = await driveFlows(target.stack, options);
     const cpuAfter = cpu();
     const cpuPercent = Object.fromEntries(
       Object.entries(cpuAfter).map(([k, v]) => [
@@ -101,6 +147,7 @@ export async function runAuthBench(options: AuthBenchOptions) {
     const request = summarize(run.timings.map((t) => t.requestMs));
     const total = summarize(run.timings.map((t) => t.totalMs));
     const result = {
+      topology,
       users: options.users,
       concurrency: options.concurrency,
       rate: options.rate,
@@ -112,14 +159,14 @@ export async function runAuthBench(options: AuthBenchOptions) {
       redirectToCardMs: card,
       requestMs: request,
       flowMs: total,
-      workerPeakRssMb: mb(rss.peakKb('worker')),
-      apiPeakRssMb: mb(rss.peakKb('api')),
-      temporalPeakRssMb: mb(rss.peakKb('temporal')),
+      workerPeakRssMb: peakRssMb('worker'),
+      apiPeakRssMb: peakRssMb('api'),
+      temporalPeakRssMb: peakRssMb('temporal'),
       cpuPercentOfOneCore: cpuPercent,
       loadAverage: os.loadavg().map((l) => round(l, 2)),
       firstFailures: [...new Set(run.failures)].slice(0, 5),
     };
-    printTable(`bench:auth (${options.users} users, concurrency ${options.concurrency})`, [
+    printTable(`bench:auth on the ${topology} (${options.users} users, concurrency ${options.concurrency})`, [
       ['flows completed / failed', `${result.completed} / ${result.failed}`],
       ['wall time', `${result.seconds} s`],
       ['flows/s', `${result.flowsPerSecond}   (target 50)`],
@@ -127,7 +174,7 @@ export async function runAuthBench(options: AuthBenchOptions) {
       ['redirect → card updated p50 / p99', `${card.p50} / ${card.p99} ms`],
       ['POST /v1/authorizations p50 / p99', `${request.p50} / ${request.p99} ms`],
       ['whole flow p50 / p99', `${total.p50} / ${total.p99} ms`],
-      ['peak RSS worker / API', `${result.workerPeakRssMb} / ${result.apiPeakRssMb} MB`],
+      ['peak RSS per worker / API', `${result.workerPeakRssMb} / ${result.apiPeakRssMb} MB`],
       ['peak RSS Temporal server', `${result.temporalPeakRssMb} MB`],
       ['CPU % of a core (worker/API/Temporal/PG/bench+sandbox)', Object.values(cpuPercent).join(' / ')],
       ['load average (1/5/15 min)', result.loadAverage.join(' ')],
@@ -137,14 +184,49 @@ export async function runAuthBench(options: AuthBenchOptions) {
     return result;
   } finally {
     rss.stop();
-    await stack.close();
+    await target.close();
   }
+}
+
+/**
+ * `--cluster`: the same flows on the dev server, then on the production topology (Temporal server
+ * on PostgreSQL, two workers, two API replicas behind the load balancer), side by side.
+ */
+async function compareWithCluster(options: AuthBenchOptions): Promise<void> {
+  const dev = await runAuthBench(options, 'dev server');
+  const cluster = await runAuthBench(options, 'cluster');
+  const both = (value: (r: typeof dev) => string | number) => `${value(dev)}   |   ${value(cluster)}`;
+  printTable(
+    `bench:auth, dev server | cluster (${options.users} users, concurrency ${options.concurrency})`,
+    [
+      ['flows completed / failed', both((r) => `${r.completed} / ${r.failed}`)],
+      ['flows/s', both((r) => r.flowsPerSecond)],
+      [
+        'redirect → page p50 / p99 (ms)',
+        both((r) => `${r.redirectToPageMs.p50} / ${r.redirectToPageMs.p99}`),
+      ],
+      [
+        'redirect → card p50 / p99 (ms)',
+        both((r) => `${r.redirectToCardMs.p50} / ${r.redirectToCardMs.p99}`),
+      ],
+      ['whole flow p50 / p99 (ms)', both((r) => `${r.flowMs.p50} / ${r.flowMs.p99}`)],
+      ['peak RSS per worker / API (MB)', both((r) => `${r.workerPeakRssMb} / ${r.apiPeakRssMb}`)],
+      ['peak RSS Temporal server (MB)', both((r) => r.temporalPeakRssMb)],
+      [
+        'CPU % of a core (worker/API/Temporal/PG/bench)',
+        both((r) => Object.values(r.cpuPercentOfOneCore).join('/')),
+      ],
+    ],
+  );
+  printJson('auth-cluster', { devServer: dev, cluster });
 }
 
 export const AUTH_DEFAULTS: AuthBenchOptions = { users: 300, concurrency: 50, rate: 0 };
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  runAuthBench(authOptions(parseFlags(), AUTH_DEFAULTS)).then(
+  const flags = parseFlags();
+  const options = authOptions(flags, AUTH_DEFAULTS);
+  (flags.cluster ? compareWithCluster(options) : runAuthBench(options)).then(
     () => process.exit(0),
     (err: unknown) => {
       process.stderr.write(`bench:auth failed: ${(err as Error).stack ?? String(err)}\n`);

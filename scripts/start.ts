@@ -1,34 +1,23 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { migrate } from '../db/migrate';
-import { loadApiKeys, loadConfig, type Config } from '../lib/config';
+import { loadConfig, type Config } from '../lib/config';
 import { assertDatabaseReachable, createDb } from '../lib/db';
 import { connectTemporal } from '../lib/temporal';
 import { step } from './stack/progress';
 import { ensureLocalPostgres } from './stack/postgres';
 import { Supervisor } from './stack/processes';
+import { startSandboxProcess, useLocalSandbox } from './stack/sandbox';
 import { waitFor } from './stack/run';
 import { findOrBuildTemporalCli } from './stack/temporal-cli';
 import { ensureDevServer } from './stack/temporal-server';
-import { loadLocalEnv } from './stack/local-env';
+import { loadLocalEnv, uiCodecEndpoint } from './stack/local-env';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const API_PORT = Number(process.env.PORT ?? 3000);
 const SANDBOX_PORT = Number(process.env.SANDBOX_PORT ?? 3100);
 const TEMPORAL_PORT = 7233;
 const TEMPORAL_UI_PORT = 8233;
-
-/**
- * The dev server's Web UI has no sign-in, so it cannot send the codec server a bearer key: the
- * key goes into the endpoint path instead (api/routes/codec.ts). Local only: the UI listens on
- * 127.0.0.1 and the key is the generated development one.
- */
-function uiCodecEndpoint(env: NodeJS.ProcessEnv): string {
-  const keys = loadApiKeys(env);
-  const key = keys.find((k) => k.role === 'status') ?? keys[0];
-  const base = `${env.PUBLIC_BASE_URL}/codec`;
-  return key ? `${base}/${encodeURIComponent(key.secret)}` : base;
-}
 
 /** Fails with one line naming the variable when an external PostgreSQL or Temporal is unreachable. */
 async function assertReachable(config: Config): Promise<void> {
@@ -77,16 +66,7 @@ async function main(): Promise<void> {
   }
 
   const useSandbox = !env.FEISHU_APP_ID;
-  if (useSandbox) {
-    const sandboxUrl = `http://127.0.0.1:${SANDBOX_PORT}`;
-    env.FEISHU_APP_ID = env.SANDBOX_APP_ID;
-    env.FEISHU_APP_SECRET = env.SANDBOX_APP_SECRET;
-    env.FEISHU_DOMAIN = sandboxUrl;
-    env.FEISHU_OAUTH_DOMAIN = sandboxUrl;
-    // The sandbox signs and encrypts HTTP callbacks exactly as Feishu does, with these.
-    env.FEISHU_ENCRYPT_KEY ??= env.SANDBOX_ENCRYPT_KEY;
-    env.FEISHU_VERIFICATION_TOKEN ??= env.SANDBOX_VERIFICATION_TOKEN;
-  }
+  if (useSandbox) useLocalSandbox(env, SANDBOX_PORT);
   const config = loadConfig(env);
   await assertReachable(config);
   step('applying database migrations');
@@ -95,22 +75,7 @@ async function main(): Promise<void> {
 
   const supervisor = new Supervisor(root);
   cleanups.push(() => supervisor.stop());
-  if (useSandbox) {
-    supervisor.start('sandbox', 'sandbox/main.ts', {
-      ...env,
-      SANDBOX_PORT: String(SANDBOX_PORT),
-      SANDBOX_REDIRECT_URIS: `${config.PUBLIC_BASE_URL}/oauth/callback`,
-      SANDBOX_CALLBACK_MODE: config.FEISHU_CALLBACK_MODE,
-      SANDBOX_CALLBACK_URL: `${config.PUBLIC_BASE_URL}/feishu/events`,
-      SANDBOX_ENCRYPT_KEY: config.FEISHU_ENCRYPT_KEY ?? '',
-      SANDBOX_VERIFICATION_TOKEN: config.FEISHU_VERIFICATION_TOKEN ?? '',
-    });
-    await waitFor(
-      'the Feishu sandbox',
-      async () => (await fetch(`${config.FEISHU_DOMAIN}/healthz`)).ok,
-      30_000,
-    );
-  }
+  if (useSandbox) await startSandboxProcess(supervisor, env, config, SANDBOX_PORT);
   supervisor.start('worker', 'workers/main.ts', env);
   supervisor.start('api', 'api/main.ts', env);
   await waitFor('the API', async () => (await fetch(`http://127.0.0.1:${API_PORT}/readyz`)).ok, 90_000);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DEVELOPMENT_API_SECRET_PREFIX, DEVELOPMENT_KEY_ID } from '../../lib/config';
+import { DEVELOPMENT_API_SECRET_PREFIX, DEVELOPMENT_KEY_ID, loadApiKeys } from '../../lib/config';
 import { step } from './progress';
 
 const secret = (bytes: number) => randomBytes(bytes).toString('base64url');
@@ -57,4 +57,16 @@ export function loadLocalEnv(root: string): Record<string, string> {
   const generated = parse(file);
   for (const [name, value] of Object.entries(generated)) process.env[name] ??= value;
   return generated;
+}
+
+/**
+ * A local Web UI has no sign-in, so it cannot send the codec server a bearer key: the key goes
+ * into the endpoint path instead (api/routes/codec.ts). Local only: the UI listens on 127.0.0.1
+ * and the key is the generated development one.
+ */
+export function uiCodecEndpoint(env: NodeJS.ProcessEnv): string {
+  const keys = loadApiKeys(env);
+  const key = keys.find((k) => k.role === 'status') ?? keys[0];
+  const base = `${env.PUBLIC_BASE_URL}/codec`;
+  return key ? `${base}/${encodeURIComponent(key.secret)}` : base;
 }

@@ -5,6 +5,8 @@ import { run, waitFor } from './run';
 export interface LocalPostgres {
   /** URL of the service's own database (created if missing). */
   databaseUrl: string;
+  /** The cluster's major version, e.g. "15". */
+  version: string;
   /** Set when this process started the cluster and so must stop it. */
   stop(): Promise<void>;
 }
@@ -77,13 +79,7 @@ export async function ensureLocalPostgres(database: string, { fresh = false } = 
   const databaseUrl = `postgres://${ROLE}:${PASSWORD}@127.0.0.1:${cluster.port}/${database}`;
   await waitFor('PostgreSQL', async () => (await asPostgres('SELECT 1')) === '1', 30_000);
 
-  await asPostgres(
-    `DO $$ BEGIN
-       IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${ROLE}') THEN
-         CREATE ROLE ${ROLE} LOGIN PASSWORD '${PASSWORD}';
-       END IF;
-     END $$;`,
-  );
+  await ensureLoginRole(ROLE, PASSWORD);
   if (fresh) await asPostgres(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
   const exists = await asPostgres(`SELECT 1 FROM pg_database WHERE datname = '${database}'`);
   if (exists !== '1') await asPostgres(`CREATE DATABASE ${database} OWNER ${ROLE}`);
@@ -95,12 +91,34 @@ export async function ensureLocalPostgres(database: string, { fresh = false } = 
   }
   return {
     databaseUrl,
+    version: cluster.version,
     stop: async () => {
       if (!startedHere) return;
       step(`stopping PostgreSQL cluster ${cluster.version}/${cluster.name}`);
       await run('pg_ctlcluster', [cluster.version, cluster.name, 'stop']);
     },
   };
+}
+
+/**
+ * A role that logs in with a loopback development password, created if missing (an existing one
+ * keeps its password); `createDb` lets a tool that makes its own databases, Temporal's schema
+ * tool, do so.
+ */
+export async function ensureLoginRole(
+  role: string,
+  password: string,
+  { createDb = false } = {},
+): Promise<void> {
+  await asPostgres(
+    `DO $$ BEGIN
+       IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${role}') THEN
+         CREATE ROLE ${role} LOGIN ${createDb ? 'CREATEDB' : ''} PASSWORD '${password}';
+       ELSIF ${createDb} AND NOT (SELECT rolcreatedb FROM pg_roles WHERE rolname = '${role}') THEN
+         ALTER ROLE ${role} CREATEDB;
+       END IF;
+     END $$;`,
+  );
 }
 
 export async function listDatabases(prefix: string): Promise<string[]> {

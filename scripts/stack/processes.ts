@@ -1,5 +1,52 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync } from 'node:fs';
+import path from 'node:path';
 import { step } from './progress';
+import { waitFor } from './run';
+
+export interface ServerProcess {
+  child: ChildProcess;
+  stop: () => Promise<void>;
+}
+
+/**
+ * Starts a server executable with its output appended to logFile and waits until `ready`; fails
+ * at once, pointing at the log, if it exits first.
+ */
+export async function startServerProcess(
+  what: string,
+  command: string,
+  args: string[],
+  logFile: string,
+  ready: () => Promise<boolean>,
+  timeoutMs = 60_000,
+): Promise<ServerProcess> {
+  mkdirSync(path.dirname(logFile), { recursive: true });
+  const log = openSync(logFile, 'a');
+  const child = spawn(command, args, { stdio: ['ignore', log, log] });
+  let exited = false;
+  const exitedFirst = new Promise<never>((_, reject) =>
+    child.once('exit', (code, signal) => {
+      exited = true;
+      reject(new Error(`${what} exited (${signal ?? `code ${code}`}); see ${logFile}`));
+    }),
+  );
+  exitedFirst.catch(() => undefined);
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (exited) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  try {
+    // Polling ends as soon as the process is gone, so the race below reports that at once.
+    await Promise.race([waitFor(what, async () => exited || ready(), timeoutMs), exitedFirst]);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { child, stop };
+}
 
 /**
  * Runs the service's processes and restarts one that dies on its own, so killing the API or the
@@ -7,6 +54,8 @@ import { step } from './progress';
  */
 export class Supervisor {
   private readonly children = new Map<string, ChildProcess>();
+  /** Killed on purpose and to stay down. */
+  private readonly held = new Set<string>();
   private stopping = false;
 
   constructor(private readonly root: string) {}
@@ -19,12 +68,26 @@ export class Supervisor {
     });
     this.children.set(name, child);
     child.on('exit', (code, signal) => {
-      if (this.stopping) return;
+      if (this.stopping || this.held.has(name)) return;
       step(`${name} exited (${signal ?? `code ${code}`}); restarting it in 2s`);
       setTimeout(() => {
         if (!this.stopping) this.start(name, script, env);
       }, 2_000).unref();
     });
+  }
+
+  /** The pid of the process running under this name now (a restart gives it a new one). */
+  pid(name: string): number | undefined {
+    return this.children.get(name)?.pid;
+  }
+
+  /**
+   * Sends a signal to one process. With `restart: false` it stays down, as a crashed replica does
+   * when nothing replaces it, so a test can show the others carry on alone.
+   */
+  kill(name: string, signal: NodeJS.Signals, { restart = true } = {}): void {
+    if (!restart) this.held.add(name);
+    this.children.get(name)?.kill(signal);
   }
 
   async stop(): Promise<void> {

@@ -32,18 +32,22 @@ export async function findOrBuildTemporalCli(): Promise<string> {
   const binDir = path.join(cacheDir(), 'bin');
   const cached = path.join(binDir, 'temporal');
   if (existsSync(cached) && (await fits(cached))) return cached;
-  await buildCli(binDir);
+  await goInstall('the Temporal CLI', [CLI_MODULE], binDir);
   return cached;
 }
 
-function buildCli(binDir: string): Promise<void> {
+/**
+ * Builds Go commands (`module/cmd@version`, several only from one module at one version) into
+ * binDir, printing progress: a first build downloads several hundred MB and takes minutes.
+ */
+export function goInstall(what: string, packages: string[], binDir: string): Promise<void> {
   mkdirSync(binDir, { recursive: true });
   const started = Date.now();
   step(
-    `building the Temporal CLI (${CLI_MODULE}) into ${binDir}; the first build downloads several hundred MB`,
+    `building ${what} (${packages.join(' ')}) into ${binDir}; the first build downloads several hundred MB`,
   );
   return new Promise((resolve, reject) => {
-    const child = spawn('go', ['install', '-x', CLI_MODULE], {
+    const child = spawn('go', ['install', '-x', ...packages], {
       env: { ...process.env, GOBIN: binDir, GOFLAGS: '-mod=mod' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -65,15 +69,15 @@ function buildCli(binDir: string): Promise<void> {
     });
     child.on('error', (err) => {
       clearInterval(report);
-      reject(new Error(`cannot run go to build the Temporal CLI: ${err.message}`));
+      reject(new Error(`cannot run go to build ${what}: ${err.message}`));
     });
     child.on('exit', (code) => {
       clearInterval(report);
       if (code === 0) {
-        step(`built the Temporal CLI in ${elapsed(started)}`);
+        step(`built ${what} in ${elapsed(started)}`);
         resolve();
       } else {
-        reject(new Error(`go install ${CLI_MODULE} failed (exit ${code}):\n${tail}`));
+        reject(new Error(`go install ${packages.join(' ')} failed (exit ${code}):\n${tail}`));
       }
     });
   });

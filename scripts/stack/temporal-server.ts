@@ -1,11 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { SEARCH_ATTRIBUTES } from '../../lib/search-attributes';
+import { startServerProcess } from './processes';
 import { elapsed, step } from './progress';
-import { waitFor } from './run';
 
 export interface DevServerOptions {
   cli: string;
@@ -33,7 +33,8 @@ const INDEXED_VALUE_TYPES = {
   DATETIME: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
 } as const;
 
-async function isHealthy(address: string): Promise<boolean> {
+/** Whether a Temporal frontend answers its health check as serving. */
+export async function isHealthy(address: string): Promise<boolean> {
   const connection = await Connection.connect({ address, connectTimeout: 1_000 });
   try {
     const { status } = await connection.healthService.check({});
@@ -75,33 +76,18 @@ export async function ensureDevServer(options: DevServerOptions): Promise<Runnin
   // default: without it a refresh a token read waits on queues behind the scheduled backlog.
   args.push('--dynamic-config-value', 'matching.useNewMatcher=true');
 
-  mkdirSync(path.dirname(options.logFile), { recursive: true });
-  const log = openSync(options.logFile, 'a');
   const started = Date.now();
   step(`starting the Temporal dev server on ${address} (log: ${options.logFile})`);
-  const child = spawn(options.cli, args, { stdio: ['ignore', log, log] });
-  let exited = false;
-  child.on('exit', () => (exited = true));
-  await waitFor(
+  const { child, stop } = await startServerProcess(
     `the Temporal server at ${address}`,
-    async () => {
-      if (exited) throw new Error(`the Temporal server exited; see ${options.logFile}`);
-      return isHealthy(address);
-    },
-    60_000,
+    options.cli,
+    args,
+    options.logFile,
+    () => isHealthy(address),
   );
   await ensureNamespaceAndSearchAttributes(address, options.namespace);
   step(`Temporal server ready in ${elapsed(started)}`);
-  return {
-    address,
-    child,
-    stop: () =>
-      new Promise((resolve) => {
-        if (exited) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
+  return { address, child, stop };
 }
 
 /** Registers the custom search attributes; registering one that exists is not an error. */
