@@ -29,6 +29,13 @@ export interface StartAttemptInput {
   reuseMessageId?: string;
 }
 
+export interface StartedAttempt {
+  messageId: string;
+  /** The grant's stored status once the card is out (absent from activities before grant-v2). */
+  grantStatus?: GrantStatus;
+  grantReason?: string;
+}
+
 export interface SettleInput {
   appId: string;
   openId: string;
@@ -94,8 +101,11 @@ export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: S
   }
 
   return {
-    /** Creates the attempt's OAuth secrets and row, and puts its card in front of the user. */
-    async startAttempt(input: StartAttemptInput): Promise<{ messageId: string }> {
+    /**
+     * Creates the attempt's OAuth secrets and row, and puts its card in front of the user. Answers
+     * with the grant's stored status too: a new run learns that its grant awaits re-authorization.
+     */
+    async startAttempt(input: StartAttemptInput): Promise<StartedAttempt> {
       const secrets = newOAuthSecrets();
       const ctx = { appId: input.appId, openId: input.openId };
       const stateSealed = cipher.seal(secrets.state, { ...ctx, kind: 'oauth_state' });
@@ -113,7 +123,14 @@ export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: S
         verifierCt: verifierSealed.box,
         expiresAt: new Date(input.expiresAt),
       });
-      if (row.message_id) return { messageId: row.message_id };
+      if (row.message_id) {
+        const grant = await markGrantPending(db, input.appId, input.openId);
+        return {
+          messageId: row.message_id,
+          grantStatus: grant.status,
+          grantReason: grant.reason ?? undefined,
+        };
+      }
       let messageId: string;
       try {
         messageId = await deliver(row, buildCard(pendingView(row, input.notice)), input.reuseMessageId);
@@ -121,9 +138,9 @@ export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: S
         throw toActivityFailure(err);
       }
       await setSessionMessage(db, row.id, messageId);
-      await markGrantPending(db, input.appId, input.openId);
+      const grant = await markGrantPending(db, input.appId, input.openId);
       authSessionTotal.inc();
-      return { messageId };
+      return { messageId, grantStatus: grant.status, grantReason: grant.reason ?? undefined };
     },
 
     /** A second request merged more scopes into the pending attempt: same card, new link. */

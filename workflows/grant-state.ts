@@ -22,6 +22,7 @@ import type {
   GrantStatus,
   Locale,
   RedirectDelivery,
+  RevokeRequest,
   TokenMeta,
 } from '../lib/grant-types';
 import { FeishuAuthStatus, FeishuTokenExpiresAt } from '../lib/search-attributes';
@@ -180,7 +181,7 @@ export class Grant {
    * Revocation takes effect at once and never queues behind a refresh: the store's guards keep a
    * refresh still in flight from writing its tokens back.
    */
-  async revoke({ source }: { source: 'api' | 'card' }): Promise<GrantState> {
+  async revoke({ source, by }: RevokeRequest): Promise<GrantState> {
     this.updatesThisRun++;
     this.revocations++;
     const attempt = this.pendingAttempt();
@@ -190,7 +191,7 @@ export class Grant {
     this.owedNotice = undefined;
     this.revokedCardShown = false;
     this.publishStatus('revoked');
-    await store.revokeGrant({ appId: this.appId, openId: this.openId, source });
+    await store.revokeGrant({ appId: this.appId, openId: this.openId, source, by });
     return this.state;
   }
 
@@ -378,10 +379,12 @@ export class Grant {
     if (this.state.attempt && this.state.attempt.id !== this.settledAttemptId) await this.settle();
     const scopes = [...new Set(requested)].sort();
     const revocations = this.revocations;
+    let storedStatus: GrantStatus | undefined;
+    let storedReason: string | undefined;
     const attempt: AttemptSummary = { id: `a-${uuid4()}`, scopes, expiresAt, notice };
     this.state.attempt = attempt;
     try {
-      const { messageId } = await cards.startAttempt({
+      const started = await cards.startAttempt({
         appId: this.appId,
         openId: this.openId,
         workflowId: workflowInfo().workflowId,
@@ -392,16 +395,24 @@ export class Grant {
         notice,
         reuseMessageId,
       });
-      attempt.messageId = messageId;
+      attempt.messageId = started.messageId;
+      storedStatus = started.grantStatus;
+      storedReason = started.grantReason;
     } catch (err) {
       const failure = cardFailure(err);
       attempt.outcome = { kind: 'failed', ...failure };
       await this.settle();
       return failure;
     }
-    // A live grant, or one waiting for re-authorization, keeps its status while the card is out.
-    const keepsStatus = ['authorized', 'needs_reauth'].includes(this.state.status);
-    if (!keepsStatus && this.revocations === revocations) this.publishStatus('pending');
+    if (this.revocations !== revocations) return undefined;
+    // A live grant, or one waiting for re-authorization, keeps its status while the card is out —
+    // also when this run is new and only the store remembers that the grant needs re-authorizing.
+    if (storedStatus === 'needs_reauth' && !this.state.token) {
+      this.state.reason = storedReason;
+      this.publishStatus('needs_reauth');
+    } else if (!['authorized', 'needs_reauth'].includes(this.state.status)) {
+      this.publishStatus('pending');
+    }
     return undefined;
   }
 

@@ -191,13 +191,26 @@ export async function markNeedsReauth(
 }
 
 /** A new card is out: the grant reads pending, unless it is live or waiting for re-authorization. */
-export async function markGrantPending(db: Db, appId: string, openId: string): Promise<void> {
+/**
+ * A card is out: the grant reads pending, unless it is live or waiting for re-authorization, which
+ * keep their status (and reason) until the attempt ends. Returns the status it now has.
+ */
+export async function markGrantPending(
+  db: Db,
+  appId: string,
+  openId: string,
+): Promise<{ status: GrantStatus; reason: string | null }> {
   await db.query(
     `INSERT INTO grants (app_id, open_id, status) VALUES ($1, $2, 'pending')
      ON CONFLICT (app_id, open_id) DO UPDATE SET status = 'pending', reason = NULL, updated_at = now()
        WHERE grants.status NOT IN ('authorized', 'needs_reauth')`,
     [appId, openId],
   );
+  const { rows } = await db.query<{ status: GrantStatus; reason: string | null }>(
+    'SELECT status, reason FROM grants WHERE app_id = $1 AND open_id = $2',
+    [appId, openId],
+  );
+  return rows[0]!;
 }
 
 export async function recordGrantEvent(
