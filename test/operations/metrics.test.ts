@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { inject } from 'vitest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { eventually, onlyCardFor } from '../helpers/cards';
 import { startCuttableProxy, type CuttableProxy } from '../helpers/cuttable-proxy';
 import { authorize, openRedirect, pendingCard, waitForCardTitle } from '../helpers/flows';
@@ -82,8 +81,6 @@ describe('metrics, scraped from the worker and the API as deployed', () => {
     });
   });
   afterAll(async () => {
-    database?.restore();
-    temporal?.restore();
     await stack?.close();
     await Promise.all([database?.close(), temporal?.close()]);
   });
