@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { migrate } from '../db/migrate';
+import { migrateSchema } from '../db/migrate';
 import { grantSettingsFrom, loadConfig, requireFeishuApp } from '../lib/config';
 import { assertDatabaseReachable, createDb } from '../lib/db';
 import { updateGrantGauges } from '../lib/grant-gauges';
@@ -22,7 +22,7 @@ runMain('api', async () => {
   await sodiumReady();
   const db = createDb(config.DATABASE_URL, 20);
   await assertDatabaseReachable(db, config.DATABASE_URL);
-  await migrate(config.DATABASE_URL);
+  await migrateSchema(config);
   const temporal = await connectTemporal(config);
   const grants = new GrantService(temporal, appId, config.TEMPORAL_TASK_QUEUE, grantSettingsFrom(config));
   const { app, handlers, stop } = createApp({

@@ -1,9 +1,8 @@
 import { loadConfig } from '../lib/config';
 import { runMain } from '../lib/main-guard';
-import { migrate } from './migrate';
+import { migrateSchema } from './migrate';
 
 runMain('migrate', async () => {
-  const { DATABASE_URL } = loadConfig();
-  const applied = await migrate(DATABASE_URL);
+  const applied = await migrateSchema(loadConfig());
   process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'the database is up to date\n');
 });

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runner } from 'node-pg-migrate';
+import type { Config } from '../lib/config';
 
 const migrationsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 const LOCK_WAIT_MS = 30_000;
@@ -32,4 +33,12 @@ export async function migrate(
       await new Promise((r) => setTimeout(r, 250 + Math.random() * 250));
     }
   }
+}
+
+/** Migrates with DATABASE_MIGRATION_URL when set, so the runtime role needs no schema rights. */
+export function migrateSchema(
+  config: Pick<Config, 'DATABASE_URL' | 'DATABASE_MIGRATION_URL'>,
+  log?: (msg: string) => void,
+): Promise<string[]> {
+  return migrate(config.DATABASE_MIGRATION_URL ?? config.DATABASE_URL, log);
 }

@@ -141,6 +141,8 @@ const pem = optionalString.refine((v) => v === undefined || v.includes('-----BEG
   message: 'must be PEM text (NAME_FILE names a file to read it from)',
 });
 
+const postgresUrl = z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL');
+
 const url = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ''));
 
 const schema = z.object({
@@ -155,7 +157,10 @@ const schema = z.object({
   FEISHU_VERIFICATION_TOKEN: optionalString,
   FEISHU_TOKEN_ENDPOINT: z.enum(['v3', 'v2']).default('v3'),
   PUBLIC_BASE_URL: url.optional(),
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
+  DATABASE_URL: postgresUrl,
+  // A role that may change the schema, for migrations only; DATABASE_URL's role then needs only
+  // SELECT, INSERT, UPDATE and DELETE (docs/deployment.md, database roles).
+  DATABASE_MIGRATION_URL: optionalString.pipe(postgresUrl.optional()),
   TEMPORAL_ADDRESS: z
     .string()
     .regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port')

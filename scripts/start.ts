@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { migrate } from '../db/migrate';
+import { migrateSchema } from '../db/migrate';
 import { loadConfig, type Config } from '../lib/config';
 import { assertDatabaseReachable, createDb } from '../lib/db';
 import { connectTemporal } from '../lib/temporal';
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
   const config = loadConfig(env);
   await assertReachable(config);
   step('applying database migrations');
-  const applied = await migrate(config.DATABASE_URL);
+  const applied = await migrateSchema(config);
   if (applied.length > 0) step(`applied ${applied.length} migration(s)`);
 
   const supervisor = new Supervisor(root);

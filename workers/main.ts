@@ -1,6 +1,6 @@
 import { connectOrExplain, temporalConnectionOptions } from '../lib/temporal';
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
-import { migrate } from '../db/migrate';
+import { migrateSchema } from '../db/migrate';
 import { loadConfig } from '../lib/config';
 import { assertDatabaseReachable } from '../lib/db';
 import { createServiceDeps } from '../lib/feishu-deps';
@@ -31,7 +31,7 @@ runMain('worker', async () => {
   });
   const deps = await createServiceDeps(config, logger);
   await assertDatabaseReachable(deps.db, config.DATABASE_URL);
-  await migrate(config.DATABASE_URL);
+  await migrateSchema(config);
   const connection = await connectOrExplain(config.TEMPORAL_ADDRESS, () =>
     NativeConnection.connect(temporalConnectionOptions(config)),
   );

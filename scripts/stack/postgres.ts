@@ -41,7 +41,8 @@ async function findCluster(): Promise<Cluster> {
   return cluster;
 }
 
-async function asPostgres(sql: string, database = 'postgres'): Promise<string> {
+/** Runs SQL as the cluster's superuser (roles, databases, grants), through psql. */
+export async function asPostgres(sql: string, database = 'postgres'): Promise<string> {
   const asRoot = process.getuid?.() === 0;
   const [cmd, args] = asRoot
     ? ['runuser', ['-u', 'postgres', '--', 'psql']]
