@@ -5,12 +5,12 @@ import {
   getGrant,
   markNeedsReauth,
   recordGrantEvent,
+  revokeStoredGrant,
   saveRotatedTokens,
-  setGrantStatus,
   tokenMetaOf,
   type GrantRow,
 } from '../lib/store/grants';
-import type { TokenMeta } from '../lib/grant-types';
+import type { RevokeRequest, TokenMeta } from '../lib/grant-types';
 import type { ServiceDeps } from '../lib/service-deps';
 import { feishuCall } from './attempt-context';
 import { REFRESH_REFUSED } from './failure-types';
@@ -165,17 +165,8 @@ export function refreshActivities({ db, cipher, feishu, logger }: ServiceDeps) {
     },
 
     /** Deletes the stored tokens; Feishu has no revocation endpoint, so forgetting them is revoking. */
-    async revokeGrant(input: { appId: string; openId: string; source: string }): Promise<void> {
-      await setGrantStatus(db, input.appId, input.openId, 'revoked', `revoked_by_${input.source}`, {
-        dropTokens: true,
-      });
-      await recordGrantEvent(db, {
-        appId: input.appId,
-        openId: input.openId,
-        kind: 'revoke',
-        outcome: 'revoked',
-        detail: input.source,
-      });
+    async revokeGrant({ appId, openId, ...request }: { appId: string; openId: string } & RevokeRequest) {
+      await revokeStoredGrant(db, appId, openId, request);
     },
   };
 }

@@ -1,13 +1,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Middleware } from 'koa';
-import type { ApiKey, ApiKeyRole } from '../lib/config';
+import { roleAllows, type ApiKeyRole } from '../lib/api-key-roles';
+import type { ApiKey } from '../lib/config';
 import { HttpError } from './errors';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
 /**
- * Bearer API keys: a `status` key reads and requests authorizations; a `token` key may also read
- * tokens and revoke. The key's name (never its secret) is left on ctx.state for logs.
+ * Bearer API keys, checked for a role (lib/api-key-roles.ts). The key's name (never its secret) is
+ * left on ctx.state.apiKey, for the audit stream and the rate limit, also when its role falls short.
  */
 export function requireApiKey(keys: ApiKey[], role: ApiKeyRole): Middleware {
   const hashed = keys.map((k) => ({ ...k, hash: digest(k.secret) }));
@@ -19,10 +20,14 @@ export function requireApiKey(keys: ApiKey[], role: ApiKeyRole): Middleware {
     const presented = digest(match[1]!.trim());
     const key = hashed.find((k) => timingSafeEqual(k.hash, presented));
     if (!key) throw new HttpError(401, 'unauthorized', 'the API key is not valid');
-    if (role === 'token' && key.role !== 'token') {
-      throw new HttpError(403, 'forbidden', `the API key "${key.name}" may not read tokens or revoke`);
-    }
     ctx.state.apiKey = key.name;
+    if (!roleAllows(key.role, role)) {
+      throw new HttpError(
+        403,
+        'forbidden',
+        `the API key "${key.name}" has the role ${key.role}; this needs ${role} or above`,
+      );
+    }
     await next();
   };
 }

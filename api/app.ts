@@ -8,7 +8,10 @@ import { SodiumPayloadCodec } from '../lib/payload-codec';
 import { httpRequestDuration } from '../lib/metrics';
 import { pruneReplayGuard } from '../lib/store/replay-guard';
 import type { TokenCipher } from '../lib/token-crypto';
+import type { ApiKeyRole } from '../lib/api-key-roles';
 import { requireApiKey } from './api-keys';
+import { AttemptWaits } from './attempt-waits';
+import { audited, auditStream } from './audit';
 import { errorHandler } from './errors';
 import { createCallbackHandlers, type CallbackHandlers } from './feishu/handlers';
 import { httpEventRoutes } from './feishu/http-events';
@@ -16,6 +19,7 @@ import type { GrantService } from './grants';
 import { authorizationRoutes } from './routes/authorizations';
 import { codecRoutes } from './routes/codec';
 import { healthRoutes } from './routes/health';
+import { rateLimitPerKey } from './rate-limit';
 import { oauthCallbackRoutes } from './routes/oauth-callback';
 import { userRoutes } from './routes/users';
 
@@ -29,6 +33,9 @@ export interface AppOptions {
     | 'PAYLOAD_CODEC_KEYS'
     | 'CODEC_CORS_ORIGINS'
     | 'TEMPORAL_NAMESPACE'
+    | 'AUTHORIZATION_REQUESTS_PER_MINUTE'
+    | 'AUTHORIZATION_REQUEST_BURST'
+    | 'MAX_WAITING_REQUESTS'
   >;
   db: Db;
   cipher: TokenCipher;
@@ -45,7 +52,7 @@ export interface Api {
   app: Koa;
   handlers: CallbackHandlers;
   /** Stops the replica's background work; call it before closing the database pool. */
-  stop(): Promise<void>;
+  stop: () => Promise<void>;
 }
 
 /** The API as a Koa app, without listening: processes and tests each put it on their own port. */
@@ -85,22 +92,39 @@ export function createApp(options: AppOptions): Api {
     app.use(events.routes());
     stops.push(pruneReplayGuard(db, logger, REPLAY_GUARD_PRUNE_INTERVAL_MS));
   }
-  const statusRole = requireApiKey(config.API_KEYS, 'status');
+  const role = (needed: ApiKeyRole) => requireApiKey(config.API_KEYS, needed);
+  const tokenRole = role('token');
   // Before the body parser: the codec parses its own, larger bodies, and only after the key check.
   const codec = codecRoutes({
     codec: new SodiumPayloadCodec(config.PAYLOAD_CODEC_KEYS),
     allowedOrigins: config.CODEC_CORS_ORIGINS,
     namespace: config.TEMPORAL_NAMESPACE,
-    requireKey: statusRole,
+    requireKey: { decode: role('decode'), encode: tokenRole },
   });
   app.use(codec.routes());
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '64kb' }));
 
-  const tokenRole = requireApiKey(config.API_KEYS, 'token');
   for (const router of [healthRoutes(db, temporal), oauthCallbackRoutes(db, cipher, grants)]) {
     app.use(router.routes()).use(router.allowedMethods());
   }
-  const authorizations = authorizationRoutes(db, grants, statusRole);
+  const audit = auditStream(logger);
+  const waits = new AttemptWaits(db, logger, config.MAX_WAITING_REQUESTS);
+  stops.push(() => waits.stop());
+  const readRole = role('read');
+  const authorizations = authorizationRoutes({
+    db,
+    grants,
+    waits,
+    guardRequest: [
+      audited(audit, 'authorization.request'),
+      role('request'),
+      rateLimitPerKey({
+        perMinute: config.AUTHORIZATION_REQUESTS_PER_MINUTE,
+        burst: config.AUTHORIZATION_REQUEST_BURST,
+      }),
+    ],
+    requireReadRole: readRole,
+  });
   app.use(authorizations.routes()).use(authorizations.allowedMethods());
   const users = userRoutes({
     db,
@@ -108,7 +132,8 @@ export function createApp(options: AppOptions): Api {
     grants,
     accessTokenMarginSeconds: options.accessTokenMarginSeconds,
     requireTokenRole: tokenRole,
-    requireStatusRole: statusRole,
+    requireReadRole: readRole,
+    audit,
   });
   app.use(users.routes()).use(users.allowedMethods());
   return {

@@ -26,6 +26,8 @@ import type {
   GrantSettings,
   GrantState,
   GrantStatus,
+  RevokedBy,
+  RevokeRequest,
   TokenMeta,
 } from '../lib/grant-types';
 
@@ -127,11 +129,17 @@ export class GrantService {
    * Revokes through the grant's workflow. Revocation never queues behind the grant's other work,
    * but its database write waits out a PostgreSQL outage: the caller hears so instead of hanging.
    */
-  async revoke(openId: string, source: 'api' | 'card'): Promise<GrantState | undefined> {
+  async revoke(
+    openId: string,
+    source: RevokeRequest['source'],
+    by?: RevokedBy,
+  ): Promise<GrantState | undefined> {
     const signal = AbortSignal.timeout(REVOKE_WAIT_MS);
     try {
       return await this.client.withAbortSignal(signal, () =>
-        this.client.workflow.getHandle(this.workflowId(openId)).executeUpdate(revoke, { args: [{ source }] }),
+        this.client.workflow
+          .getHandle(this.workflowId(openId))
+          .executeUpdate(revoke, { args: [{ source, by }] }),
       );
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return undefined;

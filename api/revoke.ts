@@ -1,5 +1,6 @@
 import type { Db } from '../lib/db';
-import { setGrantStatus } from '../lib/store/grants';
+import type { RevokeRequest } from '../lib/grant-types';
+import { revokeStoredGrant } from '../lib/store/grants';
 import type { GrantService } from './grants';
 
 /**
@@ -10,9 +11,8 @@ export async function revokeGrant(
   db: Db,
   grants: GrantService,
   openId: string,
-  source: 'api' | 'card',
+  request: RevokeRequest,
 ): Promise<void> {
-  const state = await grants.revoke(openId, source);
-  if (!state)
-    await setGrantStatus(db, grants.appId, openId, 'revoked', `revoked_by_${source}`, { dropTokens: true });
+  const state = await grants.revoke(openId, request.source, request.by);
+  if (!state) await revokeStoredGrant(db, grants.appId, openId, request);
 }

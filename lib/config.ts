@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { API_KEY_ROLES, apiKeyRole, type ApiKeyRole } from './api-key-roles';
 import { DEFAULT_GRANT_SETTINGS, type GrantSettings } from './grant-types';
 
 /** Raised when the environment does not satisfy the contract; its message names the variable. */
@@ -10,8 +11,6 @@ export interface KeyRingEntry {
   id: string;
   key: Uint8Array;
 }
-
-export type ApiKeyRole = 'status' | 'token';
 
 export interface ApiKey {
   name: string;
@@ -92,12 +91,13 @@ function parseApiKeys(raw: string, ctx: z.RefinementCtx): ApiKey[] {
     .split(',')
     .map((p) => p.trim())
     .filter(Boolean)) {
-    const [name, role, ...rest] = part.split(':');
+    const [name, roleName, ...rest] = part.split(':');
     const secret = rest.join(':');
-    if (!name || (role !== 'status' && role !== 'token')) {
+    const role = apiKeyRole(roleName ?? '');
+    if (!name || !role) {
       ctx.addIssue({
         code: 'custom',
-        message: `entry ${keys.length + 1} must be "name:status|token:secret"`,
+        message: `entry ${keys.length + 1} must be "name:role:secret" with a role of ${API_KEY_ROLES.join(', ')} (or the older status)`,
       });
       return z.NEVER;
     }
@@ -169,10 +169,7 @@ const schema = z.object({
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('feishu-user-auth'),
   // TLS to the frontend (lib/temporal.ts): on when any TLS setting or the API key is set, or
   // TEMPORAL_TLS=true for a server certificate the system's CAs verify.
-  TEMPORAL_TLS: z
-    .enum(['true', 'false'])
-    .optional()
-    .transform((v) => v === 'true'),
+  TEMPORAL_TLS: optionalString.pipe(z.enum(['true', 'false']).optional()).transform((v) => v === 'true'),
   TEMPORAL_TLS_CA: pem,
   TEMPORAL_TLS_CERT: pem,
   TEMPORAL_TLS_KEY: pem,
@@ -185,6 +182,11 @@ const schema = z.object({
   // Browser origins of the Temporal Web UI allowed to call the codec server (CORS).
   CODEC_CORS_ORIGINS: z.string().default('http://localhost:8233').transform(parseOrigins),
   API_KEYS: z.string().default('').transform(parseApiKeys),
+  // Per API key and per API replica: POST /v1/authorizations, each of which may DM a user a card.
+  AUTHORIZATION_REQUESTS_PER_MINUTE: z.coerce.number().positive().default(60),
+  AUTHORIZATION_REQUEST_BURST: z.coerce.number().int().min(1).default(20),
+  // Requests long-polling an attempt (?wait=N) at once, per API replica; more answer 503.
+  MAX_WAITING_REQUESTS: z.coerce.number().int().min(0).default(100),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   AUTH_EXPIRY_SECONDS: z.coerce.number().int().min(1).max(86_400).default(600),

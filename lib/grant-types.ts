@@ -128,6 +128,19 @@ export interface AuthorizationResponse {
 }
 
 /** Delivered by the OAuth redirect; the code itself stays in PostgreSQL, sealed. */
+/**
+ * Who revoked a grant, kept in its history and the audit stream: an API key by its name (never
+ * its secret), or the user on the card's Revoke button.
+ */
+export type RevokedBy = { api_key: string } | { card_operator: string };
+
+/** A revocation: `source` says where it came from (it names the grant's reason), `by` who. */
+export interface RevokeRequest {
+  source: 'api' | 'card';
+  /** Absent in revocations sent before it existed, and when the workflow re-applies one. */
+  by?: RevokedBy;
+}
+
 export interface RedirectDelivery {
   attemptId: string;
   denied: boolean;

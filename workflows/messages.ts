@@ -5,6 +5,7 @@ import type {
   AuthorizationResponse,
   GrantState,
   RedirectDelivery,
+  RevokeRequest,
   TokenMeta,
 } from '../lib/grant-types';
 
@@ -21,7 +22,7 @@ export const deliverRedirect = defineUpdate<AttemptOutcome, [RedirectDelivery]>(
 export const cancelAttempt = defineSignal<[{ attemptId: string }]>('cancelAttempt');
 
 /** Revoke the grant: tokens deleted, loop ended. */
-export const revoke = defineUpdate<GrantState, [{ source: 'api' | 'card' }]>('revoke');
+export const revoke = defineUpdate<GrantState, [RevokeRequest]>('revoke');
 
 /** Make sure the access token stays valid until validUntil (epoch ms); refreshes when it would not. */
 export const ensureFreshToken = defineUpdate<TokenMeta, [{ validUntil: number }]>('ensureFreshToken');

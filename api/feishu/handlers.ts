@@ -3,9 +3,11 @@ import type { Db } from '../../lib/db';
 import type { Text } from '../../lib/i18n';
 import type { Logger } from '../../lib/logger';
 import { getSession } from '../../lib/store/sessions';
+import { auditStream, failureOutcome } from '../audit';
 import type { GrantService } from '../grants';
 import { revokeGrant } from '../revoke';
 import { scopeParam } from '../routes/params';
+import { assertWithinScopeCap } from '../scope-cap';
 
 /** What Feishu shows the clicking user at once; the card itself changes afterwards. */
 export interface CallbackAnswer {
@@ -51,6 +53,7 @@ export function createCallbackHandlers({
   db: Db;
   logger: Logger;
 }) {
+  const audit = auditStream(logger);
   return {
     async onCardAction(raw: unknown): Promise<HandledCallback> {
       const parsed = cardAction.safeParse(raw);
@@ -71,11 +74,24 @@ export function createCallbackHandlers({
             answer: toast('info', { zh_cn: '已取消授权请求', en_us: 'Request cancelled' }),
             after: () => grants.cancel(openId, attemptId),
           };
-        case 'revoke':
+        case 'revoke': {
+          const record = {
+            action: 'authorization.revoke',
+            by: { card_operator: openId },
+            open_id: openId,
+          } as const;
           return {
             answer: toast('success', { zh_cn: '正在撤销授权', en_us: 'Revoking your authorization' }),
-            after: () => revokeGrant(db, grants, openId, 'card'),
+            after: () =>
+              revokeGrant(db, grants, openId, { source: 'card', by: record.by }).then(
+                () => audit({ ...record, outcome: 'ok', status: 200 }),
+                (err: unknown) => {
+                  audit({ ...record, ...failureOutcome(err) });
+                  throw err;
+                },
+              ),
           };
+        }
         case 'retry': {
           const previous = await getSession(db, attemptId);
           return {
@@ -113,6 +129,7 @@ export function createCallbackHandlers({
       if (!match) return;
       const scopes = (match[2] ?? '').split(/\s+/).filter((s) => scopeParam.safeParse(s).success);
       const openId = parsed.data.sender.sender_id.open_id;
+      await assertWithinScopeCap(db, grants.appId, openId, scopes);
       await grants.request(openId, {
         scopes,
         locale: match[1] === '授权' ? 'zh_cn' : 'en_us',

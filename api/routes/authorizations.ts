@@ -1,13 +1,15 @@
 import Router from '@koa/router';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import type { Db } from '../../lib/db';
 import { getGrant, type GrantRow } from '../../lib/store/grants';
 import { latestSession, listGrants } from '../../lib/store/queries';
 import { getSession, type SessionRow } from '../../lib/store/sessions';
+import type { AttemptWaits } from '../attempt-waits';
 import type { GrantService } from '../grants';
+import { assertWithinScopeCap } from '../scope-cap';
 import { HttpError, parseInput } from '../errors';
-import { GRANT_STATUSES } from '../../lib/grant-types';
+import { GRANT_STATUSES, type AuthorizationResponse } from '../../lib/grant-types';
 import { openIdParam, scopeParam } from './params';
 
 const requestBody = z.object({
@@ -24,18 +26,6 @@ const listQuery = z.object({
   cursor: z.string().max(100).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
-
-const POLL_MS = 100;
-
-async function waitUntilSettled(db: Db, attemptId: string, seconds: number): Promise<SessionRow | undefined> {
-  const deadline = Date.now() + seconds * 1000;
-  let row = await getSession(db, attemptId);
-  while (row?.status === 'pending' && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, POLL_MS));
-    row = await getSession(db, attemptId);
-  }
-  return row;
-}
 
 export function grantView(grant: GrantRow | undefined, attempt: SessionRow | undefined) {
   return {
@@ -63,33 +53,68 @@ export function grantView(grant: GrantRow | undefined, attempt: SessionRow | und
   };
 }
 
-export function authorizationRoutes(db: Db, grants: GrantService, requireStatusRole: Middleware): Router {
-  const router = new Router();
-  router.use('/v1/authorizations', requireStatusRole);
+export interface AuthorizationRouteOptions {
+  db: Db;
+  grants: GrantService;
+  waits: AttemptWaits;
+  /** Before a request that may send a card: the key check (role `request`), audit and rate limit. */
+  guardRequest: Middleware[];
+  /** Before the status routes: the key check (role `read`). */
+  requireReadRole: Middleware;
+}
 
-  router.post('/v1/authorizations', async (ctx) => {
+export function authorizationRoutes({
+  db,
+  grants,
+  waits,
+  guardRequest,
+  requireReadRole,
+}: AuthorizationRouteOptions): Router {
+  const router = new Router();
+
+  router.post('/v1/authorizations', ...guardRequest, async (ctx) => {
     const body = parseInput(requestBody, ctx.request.body);
     const { wait } = parseInput(waitQuery, ctx.query);
-    const response = await grants.request(body.open_id, {
-      scopes: body.scopes,
-      expiresInSeconds: body.expires_in_seconds,
-      locale: body.locale,
-      source: 'api',
-    });
-    if ('cardNotSent' in response) {
-      throw new HttpError(422, 'card_not_sent', response.cardNotSent);
+    // Everything that can refuse comes before the workflow is asked: a refused request changes nothing.
+    const release = wait > 0 ? waits.reserve() : undefined;
+    if (wait > 0 && !release) {
+      ctx.set('Retry-After', '1');
+      throw new HttpError(503, 'too_many_waiting', 'too many requests are waiting already; retry, or wait=0');
     }
+    try {
+      await assertWithinScopeCap(db, grants.appId, body.open_id, body.scopes);
+      const response = await grants.request(body.open_id, {
+        scopes: body.scopes,
+        expiresInSeconds: body.expires_in_seconds,
+        locale: body.locale,
+        source: 'api',
+      });
+      if ('cardNotSent' in response) {
+        throw new HttpError(422, 'card_not_sent', response.cardNotSent);
+      }
+      await answerRequest(ctx, body.open_id, response, wait);
+    } finally {
+      release?.();
+    }
+  });
+
+  async function answerRequest(
+    ctx: Context,
+    openId: string,
+    response: AuthorizationResponse,
+    wait: number,
+  ): Promise<void> {
     let attempt = response.attemptId ? await getSession(db, response.attemptId) : undefined;
     if (attempt && wait > 0 && response.status === 'pending')
-      attempt = await waitUntilSettled(db, attempt.id, wait);
-    const grant = await getGrant(db, grants.appId, body.open_id);
+      attempt = await waits.untilSettled(attempt.id, wait);
+    const grant = await getGrant(db, grants.appId, openId);
     const view = grantView(grant, attempt);
     const settled = response.status !== 'pending' && (!attempt || attempt.status !== 'pending');
     ctx.status = settled || attempt?.status !== 'pending' ? 200 : 202;
     ctx.body = { authorization_id: response.attemptId ?? null, reused: response.reused, ...view };
-  });
+  }
 
-  router.get('/v1/authorizations', async (ctx) => {
+  router.get('/v1/authorizations', requireReadRole, async (ctx) => {
     const query = parseInput(listQuery, ctx.query);
     const rows = await listGrants(db, grants.appId, {
       status: query.status,
@@ -102,7 +127,7 @@ export function authorizationRoutes(db: Db, grants: GrantService, requireStatusR
     };
   });
 
-  router.get('/v1/authorizations/:openId', async (ctx) => {
+  router.get('/v1/authorizations/:openId', requireReadRole, async (ctx) => {
     const openId = parseInput(openIdParam, ctx.params.openId);
     const [grant, attempt] = await Promise.all([
       getGrant(db, grants.appId, openId),

@@ -12,8 +12,11 @@ export interface CodecRouteOptions {
   allowedOrigins: string[];
   /** The only namespace whose payloads this codec serves. */
   namespace: string;
-  /** Bearer API key check (any role: decoding shows state, never tokens). */
-  requireKey: Middleware;
+  /**
+   * Bearer API key checks: decoding shows state, never tokens (role `decode` and up); encoding
+   * makes payloads a worker accepts, so it needs the role that may revoke (`token`).
+   */
+  requireKey: Record<'encode' | 'decode', Middleware>;
 }
 
 const body = z.object({
@@ -85,15 +88,11 @@ function sameNamespace(namespace: string): Middleware {
 export function codecRoutes(options: CodecRouteOptions): Router {
   const router = new Router({ prefix: '/codec' });
   const cors = corsForUi(options.allowedOrigins);
-  const guards = [
-    cors,
-    keyFromPath,
-    options.requireKey,
-    sameNamespace(options.namespace),
-    bodyParser({ enableTypes: ['json'], jsonLimit: '8mb' }),
-  ];
+  const namespace = sameNamespace(options.namespace);
+  const parseBody = bodyParser({ enableTypes: ['json'], jsonLimit: '8mb' });
   for (const action of ['encode', 'decode'] as const) {
     const paths = [`/${action}`, `/:key/${action}`];
+    const guards = [cors, keyFromPath, options.requireKey[action], namespace, parseBody];
     router.options(paths, cors);
     router.post(paths, ...guards, async (ctx) => {
       const { payloads } = parseInput(body, ctx.request.body);

@@ -6,6 +6,7 @@ import { countDbErrors } from '../../lib/metrics';
 import { getGrant, getServableToken, type ServableToken } from '../../lib/store/grants';
 import { userHistory } from '../../lib/store/queries';
 import type { TokenCipher } from '../../lib/token-crypto';
+import { audited, type AuditRecord } from '../audit';
 import { HttpError, parseInput } from '../errors';
 import { revokeGrant } from '../revoke';
 import type { GrantService } from '../grants';
@@ -22,7 +23,8 @@ export interface UserRoutesOptions {
   /** An access token closer than this to expiry is refreshed before it is handed out. */
   accessTokenMarginSeconds: number;
   requireTokenRole: Middleware;
-  requireStatusRole: Middleware;
+  requireReadRole: Middleware;
+  audit: (record: AuditRecord) => void;
 }
 
 function assertLive(grant: ServableToken | undefined): asserts grant is ServableToken {
@@ -44,13 +46,14 @@ export function userRoutes({
   grants,
   accessTokenMarginSeconds,
   requireTokenRole,
-  requireStatusRole,
+  requireReadRole,
+  audit,
 }: UserRoutesOptions): Router {
   const router = new Router();
   const marginMs = accessTokenMarginSeconds * 1000;
   const tokenDb = countDbErrors(db, () => 'token_read');
 
-  router.get('/v1/users/:openId/token', requireTokenRole, async (ctx) => {
+  router.get('/v1/users/:openId/token', audited(audit, 'token.read'), requireTokenRole, async (ctx) => {
     const openId = parseInput(openIdParam, ctx.params.openId);
     let grant = await getServableToken(tokenDb, grants.appId, openId);
     assertLive(grant);
@@ -79,15 +82,16 @@ export function userRoutes({
     };
   });
 
-  router.delete('/v1/users/:openId/authorization', requireTokenRole, async (ctx) => {
+  const revokeGuards = [audited(audit, 'authorization.revoke'), requireTokenRole];
+  router.delete('/v1/users/:openId/authorization', ...revokeGuards, async (ctx) => {
     const openId = parseInput(openIdParam, ctx.params.openId);
     const grant = await getGrant(db, grants.appId, openId);
     if (!grant) throw new HttpError(404, 'no_grant', 'this user has no authorization to revoke');
-    await revokeGrant(db, grants, openId, 'api');
+    await revokeGrant(db, grants, openId, { source: 'api', by: { api_key: String(ctx.state.apiKey) } });
     ctx.body = { open_id: openId, status: 'revoked' };
   });
 
-  router.get('/v1/users/:openId/history', requireStatusRole, async (ctx) => {
+  router.get('/v1/users/:openId/history', requireReadRole, async (ctx) => {
     const openId = parseInput(openIdParam, ctx.params.openId);
     const { limit } = parseInput(historyQuery, ctx.query);
     ctx.body = { open_id: openId, items: await userHistory(db, grants.appId, openId, limit) };

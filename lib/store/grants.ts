@@ -1,5 +1,5 @@
 import type { Db, Queryable } from '../db';
-import type { GrantStatus, Profile, TokenMeta } from '../grant-types';
+import type { GrantStatus, Profile, RevokedBy, RevokeRequest, TokenMeta } from '../grant-types';
 
 export interface GrantRow {
   app_id: string;
@@ -222,10 +222,34 @@ export async function recordGrantEvent(
     outcome: string;
     errorCode?: string;
     detail?: string;
+    by?: RevokedBy;
   },
 ): Promise<void> {
   await db.query(
-    `INSERT INTO grant_events (app_id, open_id, kind, outcome, error_code, detail) VALUES ($1, $2, $3, $4, $5, $6)`,
-    [event.appId, event.openId, event.kind, event.outcome, event.errorCode ?? null, event.detail ?? null],
+    `INSERT INTO grant_events (app_id, open_id, kind, outcome, error_code, detail, actor)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+    [
+      event.appId,
+      event.openId,
+      event.kind,
+      event.outcome,
+      event.errorCode ?? null,
+      event.detail ?? null,
+      event.by ?? null,
+    ],
   );
+}
+
+/**
+ * Revokes in storage: the tokens are deleted (Feishu has no revocation endpoint, so forgetting them
+ * is revoking) and the user's history records the revocation and who asked for it.
+ */
+export async function revokeStoredGrant(
+  db: Db,
+  appId: string,
+  openId: string,
+  { source, by }: RevokeRequest,
+): Promise<void> {
+  await setGrantStatus(db, appId, openId, 'revoked', `revoked_by_${source}`, { dropTokens: true });
+  await recordGrantEvent(db, { appId, openId, kind: 'revoke', outcome: 'revoked', detail: source, by });
 }

@@ -1,4 +1,5 @@
 import type { Db } from '../db';
+import type { RevokedBy } from '../grant-types';
 import type { GrantRow } from './grants';
 import type { SessionRow } from './sessions';
 
@@ -10,6 +11,8 @@ export interface HistoryEntry {
   error_code?: string | null;
   detail?: string | null;
   scopes?: string[];
+  /** Who caused it, for a revocation: {"api_key": name} or {"card_operator": open_id}. */
+  by?: RevokedBy | null;
 }
 
 /** Attempts and grant events of one user, newest first. */
@@ -22,10 +25,10 @@ export async function userHistory(
   const { rows } = await db.query<HistoryEntry>(
     `SELECT * FROM (
        SELECT created_at AS at, 'authorization' AS kind, status AS outcome, id AS attempt_id, error_code,
-              reason AS detail, scopes
+              reason AS detail, scopes, NULL::jsonb AS "by"
          FROM user_auth_sessions WHERE app_id = $1 AND open_id = $2
        UNION ALL
-       SELECT at, kind, outcome, NULL, error_code, detail, NULL
+       SELECT at, kind, outcome, NULL, error_code, detail, NULL, actor
          FROM grant_events WHERE app_id = $1 AND open_id = $2
      ) h ORDER BY at DESC LIMIT $3`,
     [appId, openId, limit],

@@ -13,9 +13,9 @@ const apiSecret = () => `${DEVELOPMENT_API_SECRET_PREFIX}${secret(24)}`;
 const GENERATED: Record<string, () => string> = {
   TOKEN_ENCRYPTION_KEYS: key,
   PAYLOAD_CODEC_KEYS: key,
-  // A token-reading key for you, and a status-only key for the Web UI's codec endpoint (its URL
+  // A token-reading key for you, and a decode-only key for the Web UI's codec endpoint (its URL
   // is visible to anyone who can open the UI).
-  API_KEYS: () => `dev:token:${apiSecret()},ui:status:${apiSecret()}`,
+  API_KEYS: () => `dev:token:${apiSecret()},ui:decode:${apiSecret()}`,
   SANDBOX_APP_ID: () => `cli_${randomBytes(8).toString('hex')}`,
   SANDBOX_APP_SECRET: () => secret(24),
   SANDBOX_ENCRYPT_KEY: () => secret(16),
@@ -61,12 +61,12 @@ export function loadLocalEnv(root: string): Record<string, string> {
 
 /**
  * A local Web UI has no sign-in, so it cannot send the codec server a bearer key: the key goes
- * into the endpoint path instead (api/routes/codec.ts). Local only: the UI listens on 127.0.0.1
- * and the key is the generated development one.
+ * into the endpoint path instead (api/routes/codec.ts). Anyone who can open the UI can read that
+ * URL, so only a decode-only key goes there; without one the UI shows payloads encrypted.
  */
 export function uiCodecEndpoint(env: NodeJS.ProcessEnv): string {
   const keys = loadApiKeys(env);
-  const key = keys.find((k) => k.role === 'status') ?? keys[0];
+  const key = keys.find((k) => k.role === 'decode');
   const base = `${env.PUBLIC_BASE_URL}/codec`;
   return key ? `${base}/${encodeURIComponent(key.secret)}` : base;
 }

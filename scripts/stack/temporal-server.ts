@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
@@ -44,6 +44,24 @@ export async function isHealthy(address: string): Promise<boolean> {
   }
 }
 
+/** The CLI environment (`--env`) in which uiCodecFlags sets the UI's codec endpoint. */
+const UI_CODEC_ENV = 'feishu-user-auth-ui';
+
+/**
+ * The codec endpoint carries an API key, and a command line is readable by every user of the
+ * machine (`ps`): the CLI takes it from an environment file (its `--env-file`, whose entries
+ * default any flag), written beside the server's log for its owner alone.
+ */
+function uiCodecFlags(endpoint: string, logFile: string): string[] {
+  const file = path.join(path.dirname(logFile), 'ui-codec-env.yaml');
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, `env:\n  ${UI_CODEC_ENV}:\n    ui-codec-endpoint: ${JSON.stringify(endpoint)}\n`, {
+    mode: 0o600,
+  });
+  chmodSync(file, 0o600);
+  return ['--env-file', file, '--env', UI_CODEC_ENV];
+}
+
 /** Starts `temporal server start-dev`, or reuses one already answering on the port. */
 export async function ensureDevServer(options: DevServerOptions): Promise<RunningServer> {
   const address = `127.0.0.1:${options.port}`;
@@ -69,7 +87,7 @@ export async function ensureDevServer(options: DevServerOptions): Promise<Runnin
   }
   if (options.uiPort) args.push('--ui-port', String(options.uiPort));
   else args.push('--headless');
-  if (options.codecEndpoint) args.push('--ui-codec-endpoint', options.codecEndpoint);
+  if (options.codecEndpoint) args.push(...uiCodecFlags(options.codecEndpoint, options.logFile));
   // Lets tests see continue-as-new suggested after a few dozen events instead of thousands.
   args.push('--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=400');
   // Server 1.29 dispatches by priority key only with the new matcher, which it leaves off by

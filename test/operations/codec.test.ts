@@ -17,7 +17,7 @@ import { mapHistoryPayloads, type JSONPayload, type JsonPath } from '../../lib/h
 import { grantWorkflowId } from '../../workflows/task-queues';
 import { eventually } from '../helpers/cards';
 import { authorize } from '../helpers/flows';
-import { STATUS_KEY, startStack, type Stack } from '../helpers/stack';
+import { API_KEY, STATUS_KEY, startStack, type Stack } from '../helpers/stack';
 
 const UI_ORIGIN = 'http://localhost:8233';
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -152,7 +152,9 @@ describe('payload codec and Web UI search, through the real dev server', () => {
 
   it('round-trips encode and decode over HTTP, the key also accepted as a path segment', async () => {
     const plain = payloadToJSON(defaultPayloadConverter.toPayload({ hello: openId }));
-    const encoded = await codec('encode', [plain], { authorization: `Bearer ${STATUS_KEY}` });
+    // Encoding makes payloads a worker accepts: only the role that may revoke may do it.
+    expect((await codec('encode', [plain], { authorization: `Bearer ${STATUS_KEY}` })).status).toBe(403);
+    const encoded = await codec('encode', [plain], { authorization: `Bearer ${API_KEY}` });
     expect(encoded.status).toBe(200);
     const { payloads } = (await encoded.json()) as { payloads: JSONPayload[] };
     expect(unb64(payloads[0]!.metadata!.encoding!)).toBe('binary/encrypted');

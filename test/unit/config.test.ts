@@ -52,7 +52,11 @@ describe('configuration', () => {
   it('wants app id and secret together, and API keys with a role', () => {
     expect(() => loadConfig({ ...valid, FEISHU_APP_ID: 'cli_1' })).toThrow(/together/);
     expect(() => loadConfig({ ...valid, API_KEYS: `ops:admin:${apiSecret()}` })).toThrow(/API_KEYS/);
-    expect(loadConfig({ ...valid, API_KEYS: `ops:status:${apiSecret()}` }).API_KEYS[0]!.role).toBe('status');
+    const roleOf = (role: string) =>
+      loadConfig({ ...valid, API_KEYS: `k:${role}:${apiSecret()}` }).API_KEYS[0]!.role;
+    for (const role of ['decode', 'read', 'request', 'token']) expect(roleOf(role)).toBe(role);
+    // The older role keeps what it could do: request authorizations and read status.
+    expect(roleOf('status')).toBe('request');
   });
 
   it('refuses HTTP callback mode without the encrypt key and verification token', () => {
@@ -87,6 +91,16 @@ describe('configuration', () => {
         }
       }
     };
+
+    it(".env.example's settings pass once its placeholder secrets are replaced", () => {
+      const config = loadConfig({
+        ...envFile('.env.example'),
+        ...valid,
+        API_KEYS: `ops:token:${apiSecret()}`,
+      });
+      expect(config.TEMPORAL_TLS).toBe(false);
+      expect(config.DATABASE_MIGRATION_URL).toBeUndefined();
+    });
 
     it("rejects .env.example's placeholders", () => {
       const example = envFile('.env.example');

@@ -1,0 +1,59 @@
+import type { Context, Middleware } from 'koa';
+import type { RevokedBy } from '../lib/grant-types';
+import type { Logger } from '../lib/logger';
+import { HttpError } from './errors';
+import { openIdParam } from './routes/params';
+
+export type AuditAction = 'token.read' | 'authorization.request' | 'authorization.revoke';
+
+/** One line of the audit stream (docs/operations.md#the-audit-stream): fixed fields, never a secret. */
+export interface AuditRecord {
+  action: AuditAction;
+  /** The API key's name, or the user who pressed the card's button; null when no key was valid. */
+  by: RevokedBy | null;
+  open_id: string | null;
+  /** `ok`, or the error code the caller got. */
+  outcome: string;
+  status: number;
+}
+
+/** The audit stream: the process's JSON log lines with `"stream":"audit"`, at level info. */
+export function auditStream(logger: Logger): (record: AuditRecord) => void {
+  const audit = logger.child({ stream: 'audit' });
+  return (record) => audit.info(record, record.action);
+}
+
+/** What a failure answered: its error code and status, or an internal fault. */
+export function failureOutcome(err: unknown): Pick<AuditRecord, 'outcome' | 'status'> {
+  return err instanceof HttpError
+    ? { outcome: err.code, status: err.status }
+    : { outcome: 'internal', status: 500 };
+}
+
+/** The open_id a request is about, when it is a well-formed one: junk is not copied into the log. */
+function openIdOf(ctx: Context): string | null {
+  const candidate =
+    (ctx.params as { openId?: unknown } | undefined)?.openId ??
+    (ctx.request.body as { open_id?: unknown } | undefined)?.open_id;
+  return openIdParam.safeParse(candidate).success ? (candidate as string) : null;
+}
+
+/**
+ * Records every use of a route, whatever its outcome: placed before the key check, so refused keys
+ * (wrong role, rate-limited) are recorded too, by name.
+ */
+export function audited(write: (record: AuditRecord) => void, action: AuditAction): Middleware {
+  return async (ctx, next) => {
+    const record = (result: Pick<AuditRecord, 'outcome' | 'status'>) => {
+      const key = ctx.state.apiKey as string | undefined;
+      write({ action, by: key ? { api_key: key } : null, open_id: openIdOf(ctx), ...result });
+    };
+    try {
+      await next();
+    } catch (err) {
+      record(failureOutcome(err));
+      throw err;
+    }
+    record({ outcome: 'ok', status: ctx.status });
+  };
+}
