@@ -20,8 +20,11 @@ put() { # name value
 # Hex passwords need no escaping inside a URL.
 put postgres_password "$(openssl rand -hex 24)"
 put feishu_db_password "$(openssl rand -hex 24)"
+put feishu_app_db_password "$(openssl rand -hex 24)"
 put temporal_db_password "$(openssl rand -hex 24)"
-put database_url "postgres://feishu:$(cat secrets/feishu_db_password)@postgresql:5432/feishu_user_auth"
+# The service runs as feishu_app (rows only); migrations run as feishu, the database's owner.
+put database_url "postgres://feishu_app:$(cat secrets/feishu_app_db_password)@postgresql:5432/feishu_user_auth"
+put database_migration_url "postgres://feishu:$(cat secrets/feishu_db_password)@postgresql:5432/feishu_user_auth"
 put token_encryption_keys "k1:$(openssl rand -base64 32)"
 put payload_codec_keys "c1:$(openssl rand -base64 32)"
 put api_keys "ops:status:$(openssl rand -hex 24),app:token:$(openssl rand -hex 24)"

@@ -85,6 +85,7 @@ describe('docker-compose.yml', () => {
       [
         'api',
         'grafana',
+        'migrate',
         'postgresql',
         'prometheus',
         'temporal',
