@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -191,6 +193,24 @@ describe('configuration', () => {
         /FEISHU_ENCRYPT_KEY and FEISHU_VERIFICATION_TOKEN are required/,
       );
     });
+  });
+
+  it("passes the compose deployment's settings and the secrets deploy/make-secrets.sh makes, in production", () => {
+    const deploy = mkdtempSync(path.join(tmpdir(), 'deploy-'));
+    copyFileSync(path.join(root, 'deploy', 'make-secrets.sh'), path.join(deploy, 'make-secrets.sh'));
+    execFileSync('sh', [path.join(deploy, 'make-secrets.sh')], { stdio: 'ignore' });
+    const secret = (name: string) => readFileSync(path.join(deploy, 'secrets', name), 'utf8');
+    const config = loadConfig({
+      ...envFile('deploy/env/feishu-user-auth.env.example'),
+      FEISHU_APP_SECRET: 'the app secret',
+      DATABASE_URL: secret('database_url'),
+      DATABASE_MIGRATION_URL: secret('database_migration_url'),
+      TOKEN_ENCRYPTION_KEYS: secret('token_encryption_keys'),
+      PAYLOAD_CODEC_KEYS: secret('payload_codec_keys'),
+      API_KEYS: secret('api_keys'),
+    });
+    expect(config.NODE_ENV).toBe('production');
+    expect(config.API_KEYS).toHaveLength(2);
   });
 
   it('passes the secrets the repository generates or ships for tests', async () => {
