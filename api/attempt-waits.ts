@@ -27,10 +27,8 @@ export class AttemptWaits {
   reserve(): (() => void) | undefined {
     if (this.waiting >= this.max) return undefined;
     this.waiting++;
-    let released = false;
     return () => {
-      if (!released) this.waiting--;
-      released = true;
+      this.waiting--;
     };
   }
 

@@ -27,7 +27,8 @@ put database_url "postgres://feishu_app:$(cat secrets/feishu_app_db_password)@po
 put database_migration_url "postgres://feishu:$(cat secrets/feishu_db_password)@postgresql:5432/feishu_user_auth"
 put token_encryption_keys "k1:$(openssl rand -base64 32)"
 put payload_codec_keys "c1:$(openssl rand -base64 32)"
-put api_keys "ops:status:$(openssl rand -hex 24),app:token:$(openssl rand -hex 24)"
+# Operators read status and history; the integrating app reads tokens (docs/deployment.md, API keys).
+put api_keys "ops:read:$(openssl rand -hex 24),app:token:$(openssl rand -hex 24)"
 put grafana_admin_password "$(openssl rand -hex 16)"
 put feishu_app_secret ""
 put feishu_encrypt_key ""
