@@ -1,8 +1,14 @@
-import { METADATA_ENCODING_KEY, ValueError, type Payload, type PayloadCodec } from '@temporalio/common';
+import {
+  METADATA_ENCODING_KEY,
+  ValueError,
+  type Payload,
+  type PayloadCodec,
+  type SerializationContext,
+} from '@temporalio/common';
 import proto from '@temporalio/proto';
 import sodium from 'libsodium-wrappers';
 import type { KeyRingEntry } from './config';
-import { UNENCRYPTED_ENCODING } from './payload-converter.cjs';
+import { markerPayload, REFUSED_ENCODING, UNENCRYPTED_ENCODING } from './payload-converter.cjs';
 import { sodiumReady } from './token-crypto';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
@@ -21,18 +27,14 @@ export function isEncrypted(payload: Payload): boolean {
   return !!encoding && decoder.decode(encoding) === ENCRYPTED_ENCODING;
 }
 
-/** What a worker's codec hands the SDK instead of an unencrypted payload (lib/payload-converter.cjs). */
-const UNENCRYPTED_MARKER: Payload = {
-  metadata: { [METADATA_ENCODING_KEY]: encoder.encode(UNENCRYPTED_ENCODING) },
-};
-
 export interface PayloadCodecOptions {
   /**
    * Workers: anyone who reaches the Temporal frontend can start a grant or send it an update, and
    * only the codec key proves the sender is this service, so an unencrypted payload is replaced by
-   * a marker that the payload converter refuses. Throwing here instead would fail the whole
-   * workflow task, over and over. Clients, replay and tools leave this off: they read decoded
-   * fixtures and their own results.
+   * a marker (lib/payload-converter.cjs): refused at once for an activity, left for the workflow's
+   * interceptor to judge inside a workflow. Throwing here instead would fail the whole workflow
+   * task, over and over. Clients, replay and tools leave this off: they read decoded fixtures and
+   * their own results.
    */
   refuseUnencrypted?: boolean;
 }
@@ -79,14 +81,11 @@ export class SodiumPayloadCodec implements PayloadCodec {
     });
   }
 
-  async decode(payloads: Payload[]): Promise<Payload[]> {
+  async decode(payloads: Payload[], context?: SerializationContext): Promise<Payload[]> {
     await sodiumReady();
+    const marker = markerPayload(context?.type === 'workflow' ? UNENCRYPTED_ENCODING : REFUSED_ENCODING);
     return payloads.map((payload) =>
-      isEncrypted(payload)
-        ? this.open(payload)
-        : this.options.refuseUnencrypted
-          ? UNENCRYPTED_MARKER
-          : payload,
+      isEncrypted(payload) ? this.open(payload) : this.options.refuseUnencrypted ? marker : payload,
     );
   }
 

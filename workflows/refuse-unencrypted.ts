@@ -1,18 +1,22 @@
 import type { Payload } from '@temporalio/common';
 import { ApplicationFailure, log, type WorkflowInterceptors } from '@temporalio/workflow';
-import { UNENCRYPTED_ENCODING, UNENCRYPTED_FAILURE_TYPE } from '../lib/payload-converter.cjs';
+import {
+  isMarker,
+  markerPayload,
+  REFUSED_ENCODING,
+  UNENCRYPTED_ENCODING,
+  UNENCRYPTED_FAILURE_TYPE,
+} from '../lib/payload-converter.cjs';
 
-const refused = (payloads: Payload[] | null | undefined) =>
-  !!payloads?.some((p) => {
-    const encoding = p.metadata?.encoding;
-    return !!encoding && new TextDecoder().decode(encoding) === UNENCRYPTED_ENCODING;
-  });
+const unencrypted = (payloads: Payload[] | null | undefined) =>
+  !!payloads?.some((p) => isMarker(p, UNENCRYPTED_ENCODING));
 
 /**
- * Where a worker's codec marked a payload as unencrypted (lib/payload-codec.ts). An update with
- * one is rejected by the payload converter before it is accepted; a start or a signal would make
- * the converter throw outside any handler and fail the workflow task on every retry, so they are
- * stopped here first: the start fails the workflow before it does anything, the signal is dropped.
+ * Judges the payloads a worker's codec marked as unencrypted (lib/payload-codec.ts) before the
+ * SDK converts them: an update's input becomes a refused payload, so the update is rejected
+ * before it is accepted; a start fails its workflow before the workflow runs; a signal is dropped.
+ * A throw while converting a start's input or a signal's would instead fail the workflow task on
+ * every retry.
  */
 export const interceptors = (): WorkflowInterceptors => {
   let startRefused = false;
@@ -22,16 +26,17 @@ export const interceptors = (): WorkflowInterceptors => {
         activate(input, next) {
           const jobs = input.activation.jobs ?? [];
           const start = jobs[0]?.initializeWorkflow;
-          if (start && refused(start.arguments)) {
+          if (start && unencrypted(start.arguments)) {
             startRefused = true;
             start.arguments = [];
           }
           for (let i = jobs.length - 1; i >= 0; i--) {
-            const signal = jobs[i]!.signalWorkflow;
-            if (signal && refused(signal.input)) {
+            const { signalWorkflow: signal, doUpdate: update } = jobs[i]!;
+            if (signal && unencrypted(signal.input)) {
               log.warn('dropped a signal whose arguments were not encrypted', { signal: signal.signalName });
               jobs.splice(i, 1);
             }
+            if (update && unencrypted(update.input)) update.input = [markerPayload(REFUSED_ENCODING)];
           }
           next(input);
         },

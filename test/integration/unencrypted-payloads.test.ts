@@ -116,4 +116,20 @@ describe('a client without the codec key cannot drive a grant', () => {
       (await stack.temporal.workflow.getHandle(stack.grants.workflowId(openId)).fetchHistory()).events ?? [];
     expect(events.filter((e) => e.activityTaskScheduledEventAttributes)).toHaveLength(0);
   });
+
+  it('a plain start with a memo fails the workflow instead of its workflow task', async () => {
+    const openId = stack.sandbox.openIdOf(stack.appId, 3);
+    const grant = await plain.workflow.start('grantWorkflow', {
+      ...grantStartOptions(stack.appId, openId, stack.config.TEMPORAL_TASK_QUEUE, 'pending'),
+      args: [{ appId: stack.appId, openId }],
+      // The SDK converts a memo before any interceptor runs.
+      memo: { note: 'plain' },
+    });
+
+    const failure = await rejection(stack.temporal.workflow.getHandle(grant.workflowId).result());
+    expect((failure as WorkflowFailedError).cause).toBeInstanceOf(ApplicationFailure);
+    const events = (await grant.fetchHistory()).events ?? [];
+    expect(events.filter((e) => e.workflowTaskFailedEventAttributes)).toHaveLength(0);
+    expect(events.filter((e) => e.activityTaskScheduledEventAttributes)).toHaveLength(0);
+  });
 });
