@@ -21,6 +21,13 @@ export interface HttpEventsOptions {
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
+/**
+ * Feishu does not sign the url_verification it sends when the request URL is saved, so that one
+ * body is decrypted unsigned. It is small: a larger unsigned body is refused unread, which leaves
+ * a prober only tiny bodies, each answered like every other refusal.
+ */
+const MAX_UNSIGNED_BYTES = 1024;
+
 async function readRawBody(ctx: Context): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -72,8 +79,9 @@ function parseJson(raw: string, what: string): Envelope {
 
 /**
  * POST /feishu/events for HTTP callback mode. Checks what the SDK does not: the signature over
- * the raw bytes (before anything is decrypted, so the body's bytes cannot be probed), a timestamp
- * window, single-use nonces, and the verification token.
+ * the raw bytes (before anything is decrypted, so the body's bytes cannot be probed; Feishu's
+ * unsigned url_verification aside), a timestamp window, single-use nonces, and the verification
+ * token.
  */
 export function httpEventRoutes(options: HttpEventsOptions): Router {
   const { db, handlers, logger, encryptKey, verificationToken } = options;
@@ -116,10 +124,13 @@ export function httpEventRoutes(options: HttpEventsOptions): Router {
 
   router.post('/feishu/events', async (ctx) => {
     const raw = await readRawBody(ctx);
+    const signed = Boolean(ctx.get('x-lark-signature'));
     let envelope: Envelope;
     try {
-      await verifySignature(ctx, raw);
+      if (signed) await verifySignature(ctx, raw);
+      else if (raw.length > MAX_UNSIGNED_BYTES) throw new Rejected('unsigned');
       envelope = decrypt(parseJson(raw.toString('utf8'), 'the body'));
+      if (!signed && envelope.type !== 'url_verification') throw new Rejected('unsigned');
       checkToken(envelope.type === 'url_verification' ? envelope.token : envelope.header?.token);
     } catch (err) {
       if (err instanceof Rejected) logger.warn({ reason: err.reason }, 'Feishu callback rejected');
