@@ -14,12 +14,13 @@ import {
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Activities } from '../../activities';
-import type { CardView } from '../../lib/cards/build';
 import { FeishuAuthStatus, FeishuTokenExpiresAt } from '../../lib/search-attributes';
 import { cardFailure } from '../activity-failures';
+import { settledView } from '../card-views';
 import { describeGrant } from '../details';
 import { Lock } from '../lock';
 import { refreshTaskQueue } from '../task-queues';
+import { renewalNoticesAt } from '../timing';
 import {
   cancelAttempt,
   deliverRedirect,
@@ -313,7 +314,7 @@ export async function grantWorkflowV1(
       reason,
       errorCode: outcome.kind === 'failed' ? outcome.errorCode : undefined,
       card: attempt.messageId
-        ? { messageId: attempt.messageId, view: viewOf(attempt.id, outcome) }
+        ? { messageId: attempt.messageId, view: settledView(openId, attempt.id, outcome) }
         : undefined,
     });
     if (outcome.kind === 'authorized') {
@@ -333,19 +334,8 @@ export async function grantWorkflowV1(
     }
   }
 
-  function viewOf(attemptId: string, outcome: AttemptOutcome): Exclude<CardView, { state: 'pending' }> {
-    switch (outcome.kind) {
-      case 'authorized':
-        return { state: 'authorized', openId, attemptId, userName: outcome.userName, scopes: outcome.scopes };
-      case 'failed':
-        return { state: 'failed', openId, attemptId, reason: outcome.reason };
-      default:
-        return { state: outcome.kind, openId, attemptId };
-    }
-  }
-
   function nextWakeAt(token: TokenMeta): number {
-    const renewAt = token.authorizedAt + (settings.grantMaxAgeSeconds - settings.renewNoticeSeconds) * 1000;
+    const renewAt = renewalNoticesAt(token, settings)[0]!;
     // Never sooner than half the refresh token's remaining life: a token that lives shorter than
     // the lead must not turn the loop into back-to-back refreshes that burn the app's budget.
     let refreshAt: number = token.refreshExpiresAt
@@ -415,8 +405,7 @@ export async function grantWorkflowV1(
       if (woke) continue;
       await locked(async () => {
         if (state.token !== token || pending()) return;
-        const renewAt =
-          token.authorizedAt + (settings.grantMaxAgeSeconds - settings.renewNoticeSeconds) * 1000;
+        const renewAt = renewalNoticesAt(token, settings)[0]!;
         if (!renewalAsked && Date.now() >= renewAt) {
           renewalAsked = true;
           await startAttempt({ scopes: token.scopes, source: 'renewal' }, 'renewal').catch((err: unknown) =>
