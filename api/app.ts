@@ -14,14 +14,15 @@ import { AttemptWaits } from './attempt-waits';
 import { audited, auditStream } from './audit';
 import { errorHandler } from './errors';
 import { createCallbackHandlers, type CallbackHandlers } from './feishu/handlers';
-import { httpEventRoutes } from './feishu/http-events';
+import { httpEventOperations, httpEventRoutes } from './feishu/http-events';
 import type { GrantService } from './grants';
-import { authorizationRoutes } from './routes/authorizations';
-import { codecRoutes } from './routes/codec';
-import { healthRoutes } from './routes/health';
+import { openApiRoutes, type Operation } from './openapi';
+import { authorizationOperations, authorizationRoutes } from './routes/authorizations';
+import { codecOperations, codecRoutes } from './routes/codec';
+import { healthOperations, healthRoutes } from './routes/health';
 import { rateLimitPerKey } from './rate-limit';
-import { oauthCallbackRoutes } from './routes/oauth-callback';
-import { userRoutes } from './routes/users';
+import { oauthCallbackOperations, oauthCallbackRoutes } from './routes/oauth-callback';
+import { userOperations, userRoutes } from './routes/users';
 
 export interface AppOptions {
   config: Pick<
@@ -61,6 +62,13 @@ export function createApp(options: AppOptions): Api {
   const app = new Koa({ proxy: true });
   const handlers = createCallbackHandlers({ grants, db, logger });
   const stops: (() => Promise<void>)[] = [];
+  const operations: Operation[] = [
+    ...healthOperations,
+    ...oauthCallbackOperations,
+    ...codecOperations,
+    ...authorizationOperations,
+    ...userOperations,
+  ];
 
   app.use(async (ctx, next) => {
     const started = process.hrtime.bigint();
@@ -90,6 +98,7 @@ export function createApp(options: AppOptions): Api {
       verificationToken: config.FEISHU_VERIFICATION_TOKEN,
     });
     app.use(events.routes());
+    operations.push(...httpEventOperations);
     stops.push(pruneReplayGuard(db, logger, REPLAY_GUARD_PRUNE_INTERVAL_MS));
   }
   const role = (needed: ApiKeyRole) => requireApiKey(config.API_KEYS, needed);
@@ -104,7 +113,12 @@ export function createApp(options: AppOptions): Api {
   app.use(codec.routes());
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '64kb' }));
 
-  for (const router of [healthRoutes(db, temporal), oauthCallbackRoutes(db, cipher, grants)]) {
+  const routers = [
+    healthRoutes(db, temporal),
+    oauthCallbackRoutes(db, cipher, grants),
+    openApiRoutes(operations),
+  ];
+  for (const router of routers) {
     app.use(router.routes()).use(router.allowedMethods());
   }
   const audit = auditStream(logger);

@@ -6,7 +6,9 @@ import type { Db } from '../../lib/db';
 import type { Logger } from '../../lib/logger';
 import { feishuCallbackDuration } from '../../lib/metrics';
 import { EVENT_ID_WINDOW_SECONDS, firstSighting } from '../../lib/store/replay-guard';
+import { z } from 'zod';
 import { HttpError } from '../errors';
+import type { Operation } from '../openapi';
 import type { CallbackHandlers } from './handlers';
 
 export interface HttpEventsOptions {
@@ -27,6 +29,19 @@ const MAX_BODY_BYTES = 1024 * 1024;
  * a prober only tiny bodies, each answered like every other refusal.
  */
 const MAX_UNSIGNED_BYTES = 1024;
+
+export const httpEventOperations: Operation[] = [
+  {
+    method: 'post',
+    path: '/feishu/events',
+    summary: "Feishu's event and card callbacks (FEISHU_CALLBACK_MODE=http), signed and optionally encrypted",
+    body: z.looseObject({}),
+    answers: {
+      200: { description: 'the challenge, the card answer, or an acknowledgement', json: z.looseObject({}) },
+    },
+    errors: { 401: ['rejected'], 413: ['payload_too_large'] },
+  },
+];
 
 async function readRawBody(ctx: Context): Promise<Buffer> {
   const chunks: Buffer[] = [];

@@ -10,7 +10,8 @@ import type { GrantService } from '../grants';
 import { assertWithinScopeCap } from '../scope-cap';
 import { HttpError, parseInput } from '../errors';
 import { GRANT_STATUSES, type AuthorizationResponse } from '../../lib/grant-types';
-import { openIdParam, scopeParam } from './params';
+import type { Operation } from '../openapi';
+import { openIdParam, openIdPath, scopeParam } from './params';
 
 const requestBody = z.object({
   open_id: openIdParam,
@@ -27,7 +28,83 @@ const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
 
-export function grantView(grant: GrantRow | undefined, attempt: SessionRow | undefined) {
+const attemptView = z.object({
+  id: z.string(),
+  status: z.enum([...GRANT_STATUSES, 'superseded']),
+  scopes: z.array(z.string()),
+  expires_at: z.date(),
+  settled_at: z.date().nullable(),
+  reason: z.string().nullable(),
+  error_code: z.string().nullable(),
+});
+
+/** A grant and its latest attempt, as the status routes answer them. */
+const grantViewSchema = z.object({
+  open_id: z.string().optional(),
+  status: z.enum([...GRANT_STATUSES, 'superseded']).optional(),
+  reason: z.string().nullable(),
+  scopes: z.array(z.string()),
+  user: z
+    .object({ name: z.string(), en_name: z.string().nullable(), avatar_url: z.string().nullable() })
+    .nullable(),
+  authorized_at: z.date().nullable(),
+  access_token_expires_at: z.date().nullable(),
+  refresh_token_expires_at: z.date().nullable(),
+  attempt: attemptView.nullable(),
+});
+
+const requestAnswer = grantViewSchema.extend({
+  authorization_id: z.string().nullable(),
+  reused: z.boolean(),
+});
+
+const listAnswer = z.object({ items: z.array(grantViewSchema), next_cursor: z.string().nullable() });
+
+export const authorizationOperations: Operation[] = [
+  {
+    method: 'post',
+    path: '/v1/authorizations',
+    summary:
+      'Ask a user to authorize the app (sends a card unless a grant covers the scopes); rate-limited per key',
+    role: 'request',
+    query: waitQuery,
+    body: requestBody,
+    answers: {
+      200: { description: 'settled: the grant covers the scopes, or the attempt ended', json: requestAnswer },
+      202: { description: 'a card is out and the user has not answered yet', json: requestAnswer },
+    },
+    errors: {
+      400: ['invalid_request', 'bad_request'],
+      413: ['bad_request'],
+      422: ['card_not_sent', 'too_many_scopes'],
+      429: ['rate_limited'],
+      503: ['too_many_waiting'],
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/authorizations',
+    summary: 'List grants in open_id order, a page at a time',
+    role: 'read',
+    query: listQuery,
+    answers: { 200: { description: 'a page of grants', json: listAnswer } },
+    errors: { 400: ['invalid_request'] },
+  },
+  {
+    method: 'get',
+    path: '/v1/authorizations/:openId',
+    summary: "A user's grant and latest attempt",
+    role: 'read',
+    params: openIdPath,
+    answers: { 200: { description: 'the grant and its latest attempt', json: grantViewSchema } },
+    errors: { 400: ['invalid_request'], 404: ['not_found'] },
+  },
+];
+
+export function grantView(
+  grant: GrantRow | undefined,
+  attempt: SessionRow | undefined,
+): z.input<typeof grantViewSchema> {
   return {
     open_id: grant?.open_id ?? attempt?.open_id,
     status: grant?.status ?? attempt?.status,
@@ -111,7 +188,11 @@ export function authorizationRoutes({
     const view = grantView(grant, attempt);
     const settled = response.status !== 'pending' && (!attempt || attempt.status !== 'pending');
     ctx.status = settled || attempt?.status !== 'pending' ? 200 : 202;
-    ctx.body = { authorization_id: response.attemptId ?? null, reused: response.reused, ...view };
+    ctx.body = {
+      authorization_id: response.attemptId ?? null,
+      reused: response.reused,
+      ...view,
+    } satisfies z.input<typeof requestAnswer>;
   }
 
   router.get('/v1/authorizations', requireReadRole, async (ctx) => {
@@ -124,11 +205,11 @@ export function authorizationRoutes({
     ctx.body = {
       items: rows.map((row) => grantView(row, undefined)),
       next_cursor: rows.length === query.limit ? rows[rows.length - 1]!.open_id : null,
-    };
+    } satisfies z.input<typeof listAnswer>;
   });
 
   router.get('/v1/authorizations/:openId', requireReadRole, async (ctx) => {
-    const openId = parseInput(openIdParam, ctx.params.openId);
+    const { openId } = parseInput(openIdPath, ctx.params);
     const [grant, attempt] = await Promise.all([
       getGrant(db, grants.appId, openId),
       latestSession(db, grants.appId, openId),

@@ -5,6 +5,7 @@ import { JSONToPayload, payloadToJSON } from '@temporalio/common/lib/proto-utils
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import { HttpError, parseInput } from '../errors';
+import type { Operation } from '../openapi';
 
 export interface CodecRouteOptions {
   codec: PayloadCodec;
@@ -19,7 +20,8 @@ export interface CodecRouteOptions {
   requireKey: Record<'encode' | 'decode', Middleware>;
 }
 
-const body = z.object({
+/** Payloads as Temporal's proto JSON: base64 data and base64 metadata values. */
+const payloads = z.object({
   payloads: z
     .array(
       z.object({
@@ -29,6 +31,43 @@ const body = z.object({
     )
     .max(10_000),
 });
+
+const keyPath = z.object({ key: z.string() });
+
+const ACTIONS = ['encode', 'decode'] as const;
+
+/** The codec's routes, each with the key as a bearer header or as the path segment before the action. */
+export const codecOperations: Operation[] = ACTIONS.flatMap((action) =>
+  [`/codec/${action}`, `/codec/:key/${action}`].flatMap((path): Operation[] => {
+    const params = path.includes(':key') ? keyPath : undefined;
+    const forbiddenOrigin = { 403: ['forbidden_origin'] };
+    return [
+      {
+        method: 'post',
+        path,
+        summary: `${action === 'encode' ? 'Encrypt' : 'Decrypt'} payloads for the Temporal Web UI and CLI`,
+        role: action === 'encode' ? 'token' : 'decode',
+        params,
+        body: payloads,
+        answers: { 200: { description: `the payloads, ${action}d`, json: payloads } },
+        errors: {
+          ...forbiddenOrigin,
+          400: ['invalid_request', 'wrong_namespace', 'bad_request'],
+          413: ['bad_request'],
+          422: ['undecodable'],
+        },
+      },
+      {
+        method: 'options',
+        path,
+        summary: `CORS preflight of the codec's ${action}`,
+        params,
+        answers: { 204: { description: 'the CORS headers for an allowed origin', empty: true } },
+        errors: forbiddenOrigin,
+      },
+    ];
+  }),
+);
 
 const ALLOWED_HEADERS = 'authorization, content-type, x-namespace';
 
@@ -90,15 +129,15 @@ export function codecRoutes(options: CodecRouteOptions): Router {
   const cors = corsForUi(options.allowedOrigins);
   const namespace = sameNamespace(options.namespace);
   const parseBody = bodyParser({ enableTypes: ['json'], jsonLimit: '8mb' });
-  for (const action of ['encode', 'decode'] as const) {
+  for (const action of ACTIONS) {
     const paths = [`/${action}`, `/:key/${action}`];
     const guards = [cors, keyFromPath, options.requireKey[action], namespace, parseBody];
     router.options(paths, cors);
     router.post(paths, ...guards, async (ctx) => {
-      const { payloads } = parseInput(body, ctx.request.body);
+      const { payloads: input } = parseInput(payloads, ctx.request.body);
       let parsed;
       try {
-        parsed = payloads.map((p) => JSONToPayload(p));
+        parsed = input.map((p) => JSONToPayload(p));
       } catch {
         throw new HttpError(400, 'invalid_request', 'payloads must be proto JSON with base64 fields');
       }

@@ -1,6 +1,8 @@
 import Router from '@koa/router';
 import type { Client } from '@temporalio/client';
+import { z } from 'zod';
 import type { Db } from '../../lib/db';
+import type { Operation } from '../openapi';
 
 const CHECK_TIMEOUT_MS = 2_000;
 
@@ -13,11 +15,36 @@ function withTimeout<T>(promise: Promise<T>): Promise<T> {
   ]);
 }
 
+const CHECK = z.enum(['ok', 'unreachable']);
+const readiness = z.object({
+  status: z.enum(['ready', 'not_ready']),
+  checks: z.object({ database: CHECK, temporal: CHECK }),
+});
+const liveness = z.object({ status: z.literal('ok') });
+
+export const healthOperations: Operation[] = [
+  {
+    method: 'get',
+    path: '/healthz',
+    summary: 'The process runs',
+    answers: { 200: { description: 'alive', json: liveness } },
+  },
+  {
+    method: 'get',
+    path: '/readyz',
+    summary: 'The process reaches PostgreSQL and Temporal',
+    answers: {
+      200: { description: 'ready', json: readiness },
+      503: { description: 'a dependency is unreachable', json: readiness },
+    },
+  },
+];
+
 /** /healthz: the process runs. /readyz: it can reach PostgreSQL and Temporal, so traffic may come. */
 export function healthRoutes(db: Db, temporal: Client): Router {
   const router = new Router();
   router.get('/healthz', (ctx) => {
-    ctx.body = { status: 'ok' };
+    ctx.body = { status: 'ok' } satisfies z.input<typeof liveness>;
   });
   router.get('/readyz', async (ctx) => {
     const [database, temporalCheck] = await Promise.allSettled([
@@ -27,10 +54,10 @@ export function healthRoutes(db: Db, temporal: Client): Router {
     const checks = {
       database: database.status === 'fulfilled' ? 'ok' : 'unreachable',
       temporal: temporalCheck.status === 'fulfilled' ? 'ok' : 'unreachable',
-    };
+    } as const;
     const ready = Object.values(checks).every((c) => c === 'ok');
     ctx.status = ready ? 200 : 503;
-    ctx.body = { status: ready ? 'ready' : 'not_ready', checks };
+    ctx.body = { status: ready ? 'ready' : 'not_ready', checks } satisfies z.input<typeof readiness>;
   });
   return router;
 }

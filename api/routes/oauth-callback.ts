@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import { z } from 'zod';
 import type { Db } from '../../lib/db';
 import { hashState, isWellFormedState } from '../../lib/feishu/oauth';
 import { localeFromAcceptLanguage } from '../../lib/i18n';
@@ -6,6 +7,7 @@ import { findSessionByStateHash, getSession, storeCodeOnce, type SessionRow } fr
 import type { TokenCipher } from '../../lib/token-crypto';
 import type { AttemptOutcome, FailureReason } from '../../lib/grant-types';
 import type { GrantService } from '../grants';
+import type { Operation } from '../openapi';
 import { renderOutcomePage, type PageOutcome } from '../pages';
 
 const MAX_CODE_LENGTH = 4096;
@@ -41,6 +43,25 @@ function fromSettledRow(row: SessionRow): PageOutcome {
       return { kind: 'already_completed' };
   }
 }
+
+export const oauthCallbackOperations: Operation[] = [
+  {
+    method: 'get',
+    path: '/oauth/callback',
+    summary: "Feishu's OAuth redirect: hands the code to the user's workflow and shows the outcome",
+    // Feishu adds the parameters; the page checks each itself and answers a bad link with a page.
+    query: z.object({
+      state: z.string().optional(),
+      code: z.string().optional(),
+      error: z.string().optional(),
+    }),
+    answers: {
+      200: { description: 'the outcome page', html: true },
+      400: { description: 'the link is not valid (unknown or malformed state, no code)', html: true },
+      503: { description: 'Temporal is unreachable or the attempt is busy; reload later', html: true },
+    },
+  },
+];
 
 /**
  * GET /oauth/callback: finds the attempt by its state's hash, keeps the code sealed in

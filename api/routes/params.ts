@@ -4,3 +4,6 @@ export const openIdParam = z.string().regex(/^ou_[A-Za-z0-9_-]{1,64}$/, 'must be
 
 /** A Feishu scope name, as a request body or a "/auth" DM may name it. */
 export const scopeParam = z.string().regex(/^[A-Za-z0-9:._-]{1,100}$/, 'must be a Feishu scope name');
+
+/** The `:openId` of the per-user routes. */
+export const openIdPath = z.object({ openId: openIdParam });

@@ -10,11 +10,68 @@ import { audited, type AuditRecord } from '../audit';
 import { HttpError, parseInput } from '../errors';
 import { revokeGrant } from '../revoke';
 import type { GrantService } from '../grants';
-import { openIdParam } from './params';
+import type { Operation } from '../openapi';
+import { openIdPath } from './params';
 
 const GONE: ReadonlySet<string> = new Set(['needs_reauth', 'revoked']);
 
 const historyQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(100) });
+
+const tokenAnswer = z.object({ access_token: z.string(), expires_at: z.iso.datetime(), scope: z.string() });
+
+const revokeAnswer = z.object({ open_id: z.string(), status: z.literal('revoked') });
+
+const historyAnswer = z.object({
+  open_id: z.string(),
+  items: z.array(
+    z.object({
+      at: z.date(),
+      kind: z.string(),
+      outcome: z.string(),
+      attempt_id: z.string().nullish(),
+      error_code: z.string().nullish(),
+      detail: z.string().nullish(),
+      scopes: z.array(z.string()).nullish(),
+      by: z.record(z.string(), z.string()).nullish(),
+    }),
+  ),
+});
+
+export const userOperations: Operation[] = [
+  {
+    method: 'get',
+    path: '/v1/users/:openId/token',
+    summary: "A user's access token, refreshed first when it is about to expire",
+    role: 'token',
+    params: openIdPath,
+    answers: { 200: { description: 'the access token', json: tokenAnswer } },
+    errors: {
+      400: ['invalid_request'],
+      404: ['no_grant'],
+      410: ['needs_reauth', 'revoked'],
+      503: ['refresh_unavailable'],
+    },
+  },
+  {
+    method: 'delete',
+    path: '/v1/users/:openId/authorization',
+    summary: "Revoke a user's grant",
+    role: 'token',
+    params: openIdPath,
+    answers: { 200: { description: 'revoked', json: revokeAnswer } },
+    errors: { 400: ['invalid_request'], 404: ['no_grant'] },
+  },
+  {
+    method: 'get',
+    path: '/v1/users/:openId/history',
+    summary: "A user's attempts and grant events, newest first",
+    role: 'read',
+    params: openIdPath,
+    query: historyQuery,
+    answers: { 200: { description: 'the history', json: historyAnswer } },
+    errors: { 400: ['invalid_request'] },
+  },
+];
 
 export interface UserRoutesOptions {
   db: Db;
@@ -54,7 +111,7 @@ export function userRoutes({
   const tokenDb = countDbErrors(db, () => 'token_read');
 
   router.get('/v1/users/:openId/token', audited(audit, 'token.read'), requireTokenRole, async (ctx) => {
-    const openId = parseInput(openIdParam, ctx.params.openId);
+    const { openId } = parseInput(openIdPath, ctx.params);
     let grant = await getServableToken(tokenDb, grants.appId, openId);
     assertLive(grant);
     if (!grant.access_expires_at || grant.access_expires_at.getTime() - Date.now() < marginMs) {
@@ -79,22 +136,23 @@ export function userRoutes({
       access_token: accessToken,
       expires_at: grant.access_expires_at!.toISOString(),
       scope: grant.scopes.join(' '),
-    };
+    } satisfies z.input<typeof tokenAnswer>;
   });
 
   const revokeGuards = [audited(audit, 'authorization.revoke'), requireTokenRole];
   router.delete('/v1/users/:openId/authorization', ...revokeGuards, async (ctx) => {
-    const openId = parseInput(openIdParam, ctx.params.openId);
+    const { openId } = parseInput(openIdPath, ctx.params);
     const grant = await getGrant(db, grants.appId, openId);
     if (!grant) throw new HttpError(404, 'no_grant', 'this user has no authorization to revoke');
     await revokeGrant(db, grants, openId, { source: 'api', by: { api_key: String(ctx.state.apiKey) } });
-    ctx.body = { open_id: openId, status: 'revoked' };
+    ctx.body = { open_id: openId, status: 'revoked' } satisfies z.input<typeof revokeAnswer>;
   });
 
   router.get('/v1/users/:openId/history', requireReadRole, async (ctx) => {
-    const openId = parseInput(openIdParam, ctx.params.openId);
+    const { openId } = parseInput(openIdPath, ctx.params);
     const { limit } = parseInput(historyQuery, ctx.query);
-    ctx.body = { open_id: openId, items: await userHistory(db, grants.appId, openId, limit) };
+    const items = await userHistory(db, grants.appId, openId, limit);
+    ctx.body = { open_id: openId, items } satisfies z.input<typeof historyAnswer>;
   });
 
   return router;
