@@ -32,7 +32,13 @@ export function errorHandler(logger: Logger): Middleware {
   return async (ctx, next) => {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) {
+      const allowed = ctx.response.get('allow');
+      // @koa/router answers a method it does not know (TRACE, PROPFIND…) 501, as if the server
+      // were at fault; to the caller it is one more method the path does not allow.
+      if ((ctx.status === 405 || ctx.status === 501) && ctx.body === undefined && allowed) {
+        throw new HttpError(405, 'method_not_allowed', `${ctx.method} is not allowed here; try ${allowed}`);
+      }
+      if ([404, 405, 501].includes(ctx.status) && ctx.body === undefined) {
         throw new HttpError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
       }
     } catch (err) {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Router from '@koa/router';
 import type { Client } from '@temporalio/client';
@@ -44,18 +45,38 @@ async function appFor(mode: 'ws' | 'http') {
   });
 }
 
-async function fetchDocument(app: Koa) {
+/** Runs `use` against the app on an ephemeral port. */
+async function served<T>(app: Koa, use: (url: string) => Promise<T>): Promise<T> {
   const server = app.listen(0, '127.0.0.1');
   await once(server, 'listening');
   try {
-    const { port } = server.address() as AddressInfo;
-    // No key: the document is public.
-    const response = await fetch(`http://127.0.0.1:${port}/openapi.json`);
-    expect(response.status).toBe(200);
-    return (await response.json()) as { paths: Record<string, Record<string, unknown>> };
+    return await use(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
   } finally {
     server.close();
   }
+}
+
+async function fetchDocument(app: Koa) {
+  return served(app, async (url) => {
+    // No key: the document is public.
+    const response = await fetch(`${url}/openapi.json`);
+    expect(response.status).toBe(200);
+    return (await response.json()) as { paths: Record<string, Record<string, unknown>> };
+  });
+}
+
+/** A raw request: fetch refuses methods such as TRACE. */
+function send(url: string, method: string): Promise<{ status: number; allow?: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, allow: res.headers.allow, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 describe('the OpenAPI document', () => {
@@ -87,4 +108,21 @@ describe('the OpenAPI document', () => {
       }
     });
   }
+
+  // The fuzzer's TRACE got 501, a server error, from @koa/router.
+  it('answers a method no route takes 405 with Allow, or 404 where no route is', async () => {
+    const api = await appFor('ws');
+    try {
+      await served(api.app, async (url) => {
+        for (const method of ['TRACE', 'PROPFIND', 'PUT']) {
+          const answer = await send(`${url}/v1/users/ou_x/token`, method);
+          expect(answer).toMatchObject({ status: 405, allow: 'HEAD, GET' });
+          expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'method_not_allowed' } });
+        }
+        expect(await send(`${url}/nowhere`, 'TRACE')).toMatchObject({ status: 404 });
+      });
+    } finally {
+      await api.stop();
+    }
+  });
 });
