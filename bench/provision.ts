@@ -28,20 +28,29 @@ export interface Infra {
   stop(): Promise<void>;
 }
 
-/** A fresh bench database with migrations, and an in-memory Temporal dev server on the bench port. */
-export async function provisionInfra(): Promise<Infra> {
-  const pg = await ensureLocalPostgres(BENCH_DATABASE, { fresh: true });
+/** Where one tool's infrastructure lives; the benchmarks' by default. */
+export interface InfraNames {
+  database: string;
+  temporalPort: number;
+  logDir: string;
+}
+
+/** A fresh database with migrations, and an in-memory Temporal dev server on its own port. */
+export async function provisionInfra(
+  names: InfraNames = { database: BENCH_DATABASE, temporalPort: BENCH_TEMPORAL_PORT, logDir },
+): Promise<Infra> {
+  const pg = await ensureLocalPostgres(names.database, { fresh: true });
   await migrate(pg.databaseUrl);
   const server = await ensureDevServer({
     cli: await findOrBuildTemporalCli(),
-    port: BENCH_TEMPORAL_PORT,
-    logFile: path.join(logDir, 'temporal.log'),
+    port: names.temporalPort,
+    logFile: path.join(names.logDir, 'temporal.log'),
     namespace: 'default',
   });
   return {
     databaseUrl: pg.databaseUrl,
     temporalAddress: server.address,
-    temporalPid: server.child?.pid ?? findPidByArg(`${BENCH_TEMPORAL_PORT}`, 'temporal'),
+    temporalPid: server.child?.pid ?? findPidByArg(`${names.temporalPort}`, 'temporal'),
     // PostgreSQL stays up even when this process started it: `npm test` or `npm start` may be using it now.
     stop: () => server.stop(),
   };

@@ -1,0 +1,334 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, mkdirSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { API_KEY_ROLES, type ApiKeyRole } from '../../lib/api-key-roles';
+import { grantWorkflowId } from '../../workflows/task-queues';
+import { findOrInstallSchemathesis } from '../../scripts/stack/schemathesis';
+import { startStack, type Stack, type StackOptions } from './stack';
+
+const HOOKS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fuzz', 'hooks.py');
+
+/**
+ * What each request is checked for. Left out: positive_data_acceptance (valid input is refused
+ * for good reasons: no grant 404, rate limit 429, scope cap 422), use_after_free and
+ * ensure_resource_availability (they need links between operations, which the document does not
+ * declare), and missing_required_header / ignored_auth, which the roles' 401 and 403 cover.
+ */
+export const FUZZ_CHECKS = [
+  'not_a_server_error',
+  'status_code_conformance',
+  'content_type_conformance',
+  'response_headers_conformance',
+  'response_schema_conformance',
+  'negative_data_rejection',
+  'unsupported_method',
+] as const;
+
+export interface FuzzStack {
+  stack: Stack;
+  /** One API key per role. */
+  keys: Record<ApiKeyRole, string>;
+  close(): Promise<void>;
+}
+
+/**
+ * A stack for the fuzzer: callbacks over HTTP (so /feishu/events is served), one key per role,
+ * a rate limit the fuzzer meets often, and attempts that outlive any run (an attempt expiring
+ * mid-run would change state with no request to blame).
+ */
+export async function startFuzzStack(options: Pick<StackOptions, 'infra'> = {}): Promise<FuzzStack> {
+  const keys = Object.fromEntries(
+    API_KEY_ROLES.map((role) => [role, randomBytes(24).toString('hex')]),
+  ) as Record<ApiKeyRole, string>;
+  const stack = await startStack({
+    ...options,
+    callbackMode: 'http',
+    settings: { attemptExpirySeconds: 24 * 3600 },
+    env: {
+      API_KEYS: API_KEY_ROLES.map((role) => `fuzz-${role}:${role}:${keys[role]}`).join(','),
+      AUTHORIZATION_REQUESTS_PER_MINUTE: '600',
+      AUTHORIZATION_REQUEST_BURST: '30',
+    },
+  });
+  return { stack, keys, close: () => stack.close() };
+}
+
+export interface CheckCounts {
+  passed: number;
+  failed: number;
+}
+
+export interface FuzzReport {
+  requests: number;
+  byStatus: Record<string, number>;
+  byCheck: Record<string, CheckCounts>;
+  serverErrors: number;
+  /** Schemathesis' failures, one line each (5xx, schema violations, accepted invalid input…). */
+  failures: string[];
+  /** Rows or workflows that a refused request changed, or that no accepted request accounts for. */
+  stateChanges: string[];
+}
+
+/** Each row or workflow run by a key naming it, with its content and the user it belongs to. */
+type Snapshot = Map<string, { owner: string; value: string }>;
+
+/** The grants, attempts and grant events of the stack's app, and its workflows with their status. */
+async function snapshot(stack: Stack): Promise<Snapshot> {
+  const state: Snapshot = new Map();
+  const tables = [
+    ['grant', 'grants', 'open_id'],
+    ['attempt', 'user_auth_sessions', 'id'],
+    ['event', 'grant_events', 'id'],
+  ] as const;
+  for (const [kind, table, key] of tables) {
+    const { rows } = await stack.db.query<{ key: string; owner: string; value: string }>(
+      `SELECT ${key}::text AS key, open_id AS owner, to_jsonb(t)::text AS value FROM ${table} t WHERE app_id = $1`,
+      [stack.appId],
+    );
+    for (const { key: id, owner, value } of rows) state.set(`${kind} ${id}`, { owner, value });
+  }
+  const prefix = grantWorkflowId(stack.appId, '');
+  const query = `TaskQueue = "${stack.config.TEMPORAL_TASK_QUEUE}"`;
+  for await (const workflow of stack.temporal.workflow.list({ query })) {
+    state.set(`workflow ${workflow.workflowId} ${workflow.runId}`, {
+      owner: workflow.workflowId.slice(prefix.length),
+      value: workflow.status.name,
+    });
+  }
+  return state;
+}
+
+/** What differs between two snapshots, and whose it is. */
+function differences(before: Snapshot, after: Snapshot): { owner: string; change: string }[] {
+  const keys = new Set([...before.keys(), ...after.keys()]);
+  return [...keys]
+    .filter((k) => before.get(k)?.value !== after.get(k)?.value)
+    .map((k) => ({
+      owner: (after.get(k) ?? before.get(k))!.owner,
+      change: `${k} ${before.has(k) ? (after.has(k) ? 'changed' : 'removed') : 'added'}`,
+    }));
+}
+
+interface Relayed {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+function relay(target: URL, req: http.IncomingMessage, body: Buffer): Promise<Relayed> {
+  return new Promise((resolve, reject) => {
+    const upstream = http.request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+        res.on('error', reject);
+      },
+    );
+    upstream.on('error', reject);
+    upstream.end(body);
+  });
+}
+
+function errorCode(body: Buffer): string | undefined {
+  return (JSON.parse(body.toString('utf8')) as { error?: { code?: string } }).error?.code;
+}
+
+function requestedOpenId(body: Buffer): string {
+  return (JSON.parse(body.toString('utf8')) as { open_id: string }).open_id;
+}
+
+async function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Sits between schemathesis and the API, one request at a time: counts statuses, and compares
+ * the state before and after every refused request, which must change nothing. One refusal is
+ * an outcome rather than a refusal: 422 card_not_sent records the attempt Feishu would not
+ * deliver (as designed: the user's history shows it), and may change that user's state only.
+ * Users of accepted or attempted authorization requests are the only ones that may own rows
+ * and workflows at the end.
+ */
+async function startWitness(stack: Stack) {
+  const target = new URL(stack.apiUrl);
+  const byStatus: Record<string, number> = {};
+  const stateChanges: string[] = [];
+  const owners = new Set<string>();
+  let queue: Promise<void> = Promise.resolve();
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const body = await readBody(req);
+    const before = await snapshot(stack);
+    const answer = await relay(target, req, body);
+    byStatus[answer.status] = (byStatus[answer.status] ?? 0) + 1;
+    const asked = req.method === 'POST' && new URL(req.url ?? '/', target).pathname === '/v1/authorizations';
+    const attempted = asked && answer.status === 422 && errorCode(answer.body) === 'card_not_sent';
+    const openId = asked && (attempted || answer.status < 300) ? requestedOpenId(body) : undefined;
+    if (openId) owners.add(openId);
+    if (answer.status < 200 || answer.status > 299) {
+      for (const { owner, change } of differences(before, await snapshot(stack))) {
+        if (owner !== openId) stateChanges.push(`${req.method} ${req.url} → ${answer.status}: ${change}`);
+      }
+    }
+    const { 'transfer-encoding': _chunked, connection: _connection, ...headers } = answer.headers;
+    res.writeHead(answer.status, { ...headers, 'content-length': answer.body.length });
+    res.end(answer.body);
+  };
+  const server = http.createServer((req, res) => {
+    queue = queue.then(() =>
+      handle(req, res).catch((err: unknown) => {
+        stateChanges.push(`the witness failed on ${req.method} ${req.url}: ${String(err)}`);
+        res.destroy();
+      }),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    byStatus,
+    stateChanges,
+    /** Rows and workflows of users no accepted request named: a refused request made them. */
+    unaccounted: async () =>
+      [...(await snapshot(stack)).entries()]
+        .filter(([, { owner }]) => !owners.has(owner))
+        .map(([key]) => `${key}: no accepted request accounts for it`),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+export interface FuzzOptions {
+  /** Test cases per operation and phase, for each role. */
+  maxExamples: number;
+  /** Schemathesis' phases; all by default. Its coverage phase alone sends ~500 requests per role. */
+  phases?: ('examples' | 'coverage' | 'fuzzing' | 'stateful')[];
+  seed?: number;
+  /** Where each role's JSON report is written. */
+  reportDir: string;
+  /** Receives schemathesis' console output. */
+  output?: (chunk: string) => void;
+}
+
+/** What the JSON report says about failures: one entry per kind, with the operations it hit. */
+interface JsonReport {
+  failures: { code: string; title: string; count: number; operations: string[] }[];
+}
+
+/** Counts each check's verdicts over every test case of an NDJSON event stream. */
+async function countChecks(ndjson: string, into: Record<string, CheckCounts>): Promise<void> {
+  const lines = createInterface({ input: createReadStream(ndjson), crlfDelay: Infinity });
+  for await (const line of lines) {
+    if (!line.startsWith('{"ScenarioFinished"')) continue;
+    const event = JSON.parse(line) as {
+      ScenarioFinished: { recorder: { checks?: Record<string, { name: string; status: string }[]> } };
+    };
+    for (const checks of Object.values(event.ScenarioFinished.recorder.checks ?? {})) {
+      for (const { name, status } of checks) {
+        const counts = (into[name] ??= { passed: 0, failed: 0 });
+        if (status === 'success') counts.passed += 1;
+        if (status === 'failure') counts.failed += 1;
+      }
+    }
+  }
+}
+
+/** One schemathesis run as one role; its JSON report, where it found what. */
+async function runSchemathesis(
+  st: string,
+  witnessUrl: string,
+  role: ApiKeyRole,
+  key: string,
+  openIds: string[],
+  options: FuzzOptions,
+): Promise<{ report: JsonReport; events: string }> {
+  const reportPath = path.join(options.reportDir, `schemathesis-${role}.json`);
+  const events = path.join(options.reportDir, `schemathesis-${role}.ndjson`);
+  const args = [
+    'run',
+    `${witnessUrl}/openapi.json`,
+    '--checks',
+    FUZZ_CHECKS.join(','),
+    '--header',
+    `Authorization: Bearer ${key}`,
+    '--workers',
+    '1',
+    '--max-examples',
+    String(options.maxExamples),
+    '--seed',
+    String(options.seed ?? 1),
+    '--continue-on-failure',
+    ...(options.phases ? ['--phases', options.phases.join(',')] : []),
+    '--suppress-health-check',
+    'all',
+    '--report',
+    'json,ndjson',
+    '--report-json-path',
+    reportPath,
+    '--report-ndjson-path',
+    events,
+  ];
+  let output = '';
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const child = spawn(st, args, {
+      env: {
+        ...process.env,
+        SCHEMATHESIS_HOOKS: HOOKS,
+        FUZZ_OPEN_IDS: openIds.join(','),
+        NO_COLOR: '1',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    for (const stream of [child.stdout, child.stderr]) {
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => {
+        output += chunk;
+        options.output?.(chunk);
+      });
+    }
+    child.on('error', reject);
+    child.on('exit', resolve);
+  });
+  let report: JsonReport;
+  try {
+    report = JSON.parse(readFileSync(reportPath, 'utf8')) as JsonReport;
+  } catch {
+    throw new Error(`schemathesis ended (exit ${code}) without a report:\n${output.slice(-4000)}`);
+  }
+  return { report, events };
+}
+
+/** Fuzzes the whole API once per role and adds up what the runs and the witness saw. */
+export async function fuzzApi({ stack, keys }: FuzzStack, options: FuzzOptions): Promise<FuzzReport> {
+  const st = await findOrInstallSchemathesis();
+  mkdirSync(options.reportDir, { recursive: true });
+  const witness = await startWitness(stack);
+  const openIds = Array.from({ length: 12 }, (_, i) => stack.sandbox.openIdOf(stack.appId, i));
+  const byCheck: Record<string, CheckCounts> = {};
+  const failures: string[] = [];
+  try {
+    for (const role of API_KEY_ROLES) {
+      const { report, events } = await runSchemathesis(st, witness.url, role, keys[role], openIds, options);
+      await countChecks(events, byCheck);
+      for (const f of report.failures) {
+        failures.push(`as ${role}: ${f.code} ${f.title} (${f.count}): ${f.operations.join(', ')}`);
+      }
+    }
+    const stateChanges = [...witness.stateChanges, ...(await witness.unaccounted())];
+    const requests = Object.values(witness.byStatus).reduce((a, b) => a + b, 0);
+    const serverErrors = Object.entries(witness.byStatus)
+      .filter(([status]) => Number(status) >= 500)
+      .reduce((sum, [, n]) => sum + n, 0);
+    return { requests, byStatus: witness.byStatus, byCheck, serverErrors, failures, stateChanges };
+  } finally {
+    await witness.close();
+  }
+}
