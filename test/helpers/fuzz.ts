@@ -285,6 +285,8 @@ async function runSchemathesis(
         FUZZ_OPEN_IDS: openIds.join(','),
         NO_COLOR: '1',
       },
+      // Schemathesis keeps its example database in the working directory: keep it with the reports.
+      cwd: options.reportDir,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     for (const stream of [child.stdout, child.stderr]) {
