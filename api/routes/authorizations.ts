@@ -24,7 +24,9 @@ const waitQuery = z.object({ wait: z.coerce.number().int().min(0).max(120).defau
 
 const listQuery = z.object({
   status: z.enum(GRANT_STATUSES).optional(),
-  cursor: z.string().max(100).optional(),
+  // The last open_id of the previous page (next_cursor); anything else, a NUL byte for one,
+  // would reach PostgreSQL.
+  cursor: openIdParam.optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
 

@@ -16,6 +16,7 @@ import { TokenCipher, sodiumReady } from '../../lib/token-crypto';
 
 const secret = () => randomBytes(24).toString('hex');
 const key = () => randomBytes(32).toString('base64');
+const KEY = secret();
 
 /** The app as configured for one callback mode, with inert stand-ins for what it would call. */
 async function appFor(mode: 'ws' | 'http') {
@@ -30,7 +31,7 @@ async function appFor(mode: 'ws' | 'http') {
     DATABASE_URL: 'postgres://unused@127.0.0.1:1/unused',
     TOKEN_ENCRYPTION_KEYS: `k1:${key()}`,
     PAYLOAD_CODEC_KEYS: `c1:${key()}`,
-    API_KEYS: `svc:token:${secret()}`,
+    API_KEYS: `svc:token:${KEY}`,
     LOG_LEVEL: 'silent',
   });
   const db = { query: () => Promise.resolve({ rows: [], rowCount: 0 }) } as unknown as Db;
@@ -120,6 +121,22 @@ describe('the OpenAPI document', () => {
           expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'method_not_allowed' } });
         }
         expect(await send(`${url}/nowhere`, 'TRACE')).toMatchObject({ status: 404 });
+      });
+    } finally {
+      await api.stop();
+    }
+  });
+
+  // The fuzzer's cursor with a NUL byte reached PostgreSQL, which refused it: a 500.
+  it('refuses a list cursor that is not an open_id before it reaches the database', async () => {
+    const api = await appFor('ws');
+    try {
+      await served(api.app, async (url) => {
+        const answer = await fetch(`${url}/v1/authorizations?cursor=%00x`, {
+          headers: { authorization: `Bearer ${KEY}` },
+        });
+        expect(answer.status).toBe(400);
+        expect(await answer.json()).toMatchObject({ error: { code: 'invalid_request' } });
       });
     } finally {
       await api.stop();
