@@ -92,6 +92,10 @@ function responses(operation: Operation) {
 /** @koa/router's `/v1/users/:openId` as OpenAPI's `/v1/users/{openId}`. */
 export const openApiPath = (koaPath: string) => koaPath.replace(/:(\w+)/g, '{$1}');
 
+/** `get /v1/users/:openId/token` as `getV1UsersOpenIdToken`. */
+const operationId = (op: Operation) =>
+  op.method + op.path.replace(/[^A-Za-z0-9]+(.)?/g, (_, next?: string) => (next ?? '').toUpperCase());
+
 /** The OpenAPI 3.1 document of the operations an app serves. */
 export function openApiDocument(operations: readonly Operation[]): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
@@ -100,7 +104,7 @@ export function openApiDocument(operations: readonly Operation[]): Record<string
     (paths[openApiPath(op.path)] ??= {})[op.method] = {
       summary: op.summary,
       description: `${op.summary}.${keyNote}`,
-      operationId: `${op.method}${openApiPath(op.path).replace(/[^A-Za-z0-9]+(.)?/g, (_, c?: string) => (c ?? '').toUpperCase())}`,
+      operationId: operationId(op),
       ...(op.role && { security: [{ apiKey: [] }], 'x-required-role': op.role }),
       parameters: [...parameters('path', op.params), ...parameters('query', op.query)],
       ...(op.body && {
