@@ -11,7 +11,7 @@ import { assertWithinScopeCap } from '../scope-cap';
 import { HttpError, parseInput } from '../errors';
 import { GRANT_STATUSES, type AuthorizationResponse } from '../../lib/grant-types';
 import type { Operation } from '../openapi';
-import { openIdParam, openIdPath, scopeParam } from './params';
+import { openIdParam, openIdPath, queryInteger, scopeParam } from './params';
 
 const requestBody = z.object({
   open_id: openIdParam,
@@ -20,14 +20,14 @@ const requestBody = z.object({
   locale: z.enum(['zh_cn', 'en_us']).optional(),
 });
 
-const waitQuery = z.object({ wait: z.coerce.number().int().min(0).max(120).default(0) });
+const waitQuery = z.object({ wait: queryInteger(0, 120).default(0) });
 
 const listQuery = z.object({
   status: z.enum(GRANT_STATUSES).optional(),
   // The last open_id of the previous page (next_cursor); anything else, a NUL byte for one,
   // would reach PostgreSQL.
   cursor: openIdParam.optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(100),
+  limit: queryInteger(1, 500).default(100),
 });
 
 const attemptView = z.object({

@@ -7,3 +7,13 @@ export const scopeParam = z.string().regex(/^[A-Za-z0-9:._-]{1,100}$/, 'must be 
 
 /** The `:openId` of the per-user routes. */
 export const openIdPath = z.object({ openId: openIdParam });
+
+/**
+ * A whole number in a query string, digits only: Number() alone would also take '', ' ', '0x10'
+ * and '1e1', none of which the contract calls an integer.
+ */
+export const queryInteger = (min: number, max: number) =>
+  z.preprocess(
+    (value) => (typeof value === 'string' && !/^\d+$/.test(value) ? Number.NaN : value),
+    z.coerce.number().int().min(min).max(max),
+  );

@@ -11,11 +11,11 @@ import { HttpError, parseInput } from '../errors';
 import { revokeGrant } from '../revoke';
 import type { GrantService } from '../grants';
 import type { Operation } from '../openapi';
-import { openIdPath } from './params';
+import { openIdPath, queryInteger } from './params';
 
 const GONE: ReadonlySet<string> = new Set(['needs_reauth', 'revoked']);
 
-const historyQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(100) });
+const historyQuery = z.object({ limit: queryInteger(1, 500).default(100) });
 
 const tokenAnswer = z.object({ access_token: z.string(), expires_at: z.iso.datetime(), scope: z.string() });
 

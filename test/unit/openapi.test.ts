@@ -127,16 +127,19 @@ describe('the OpenAPI document', () => {
     }
   });
 
-  // The fuzzer's cursor with a NUL byte reached PostgreSQL, which refused it: a 500.
-  it('refuses a list cursor that is not an open_id before it reaches the database', async () => {
+  // The fuzzer's cursor with a NUL byte reached PostgreSQL, which refused it: a 500; and
+  // Number() took '0x10' and '1e1' for the integers the contract promises.
+  it('refuses query values the contract does not allow before they reach the database', async () => {
     const api = await appFor('ws');
     try {
       await served(api.app, async (url) => {
-        const answer = await fetch(`${url}/v1/authorizations?cursor=%00x`, {
-          headers: { authorization: `Bearer ${KEY}` },
-        });
-        expect(answer.status).toBe(400);
-        expect(await answer.json()).toMatchObject({ error: { code: 'invalid_request' } });
+        for (const query of ['cursor=%00x', 'limit=0x10', 'limit=1e1', 'limit=%2010']) {
+          const answer = await fetch(`${url}/v1/authorizations?${query}`, {
+            headers: { authorization: `Bearer ${KEY}` },
+          });
+          expect({ query, status: answer.status }).toEqual({ query, status: 400 });
+          expect(await answer.json()).toMatchObject({ error: { code: 'invalid_request' } });
+        }
       });
     } finally {
       await api.stop();
