@@ -11,7 +11,9 @@ import { grantWorkflowId } from '../../workflows/task-queues';
 import { findOrInstallSchemathesis } from '../../scripts/stack/schemathesis';
 import { startStack, type Stack, type StackOptions } from './stack';
 
-const HOOKS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fuzz', 'hooks.py');
+const FUZZ_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fuzz');
+const HOOKS = path.join(FUZZ_DIR, 'hooks.py');
+const SETTINGS = path.join(FUZZ_DIR, 'schemathesis.toml');
 
 /**
  * What each request is checked for. Left out: positive_data_acceptance (valid input is refused
@@ -253,6 +255,8 @@ async function runSchemathesis(
   const reportPath = path.join(options.reportDir, `schemathesis-${role}.json`);
   const events = path.join(options.reportDir, `schemathesis-${role}.ndjson`);
   const args = [
+    '--config-file',
+    SETTINGS,
     'run',
     `${witnessUrl}/openapi.json`,
     '--checks',
