@@ -126,7 +126,13 @@ describe('the production topology: Temporal server on PostgreSQL, two workers, t
         await flow(openId);
       });
 
-      await eventually('half of the flows to start', () => started >= FLOWS / 2 || undefined);
+      // Kill only once both replicas have answered: under load the first answers can all come from one.
+      const answered = (port: number) => cluster.balancer.answered.get(port) ?? 0;
+      await eventually(
+        'half of the flows to start and both replicas to answer',
+        () => (started >= FLOWS / 2 && answered(apiPort1!) > 0 && answered(apiPort2!) > 0) || undefined,
+        FLOW_DEADLINE_MS,
+      );
       const answeredBeforeKill = new Map(cluster.balancer.answered);
       cluster.supervisor.kill(cluster.workers[0]!, 'SIGKILL', { restart: false });
       cluster.supervisor.kill(cluster.apis[0]!.name, 'SIGKILL', { restart: false });

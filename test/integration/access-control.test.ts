@@ -138,11 +138,12 @@ describe('roles, limits and the audit stream', () => {
       expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('too_many_waiting');
       expect(stack.sandbox.state.messages({ openId: other })).toHaveLength(0);
 
-      // A second of waiting: polling every 100 ms would have queried about ten times by now.
+      // A second of waiting: polling every 100 ms would have queried about ten times by now. The
+      // worker shares this pool, so the card's own activity writes may still land in that second.
       const before = queries;
       const start = Date.now();
       await eventually('a second to pass', () => (Date.now() - start > 1000 ? true : undefined));
-      expect(queries - before).toBeLessThan(3);
+      expect(queries - before).toBeLessThan(6);
 
       await stack.sandbox.clickCardButton(card!.messageId, { action: 'cancel' }, openId);
       const res = await waiting;
