@@ -1,0 +1,198 @@
+import { randomUUID } from 'node:crypto';
+import { Client, type WorkflowExecutionDescription } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { GrantService } from '../../../api/grants';
+import { failureConverterPath } from '../../../lib/data-converter';
+import { DEFAULT_GRANT_SETTINGS, type GrantSettings } from '../../../lib/grant-types';
+import { workflowsPath as currentWorkflowsPath } from '../../../workers/worker';
+import { checkAgreement } from '../invariants/agreement';
+import { WorkflowWatch, activitiesIdle } from '../invariants/workflow-checks';
+import { modelActivities } from '../model/activities';
+import { simDay } from '../model/log';
+import { createWorld, type World } from '../model/world';
+import { SimTime, StuckError } from './time';
+import { SimUser } from './user';
+import { SimWorkers } from './workers';
+
+/** How long a client call may take (in server time) before it counts as hanging. */
+const STEP_LIMIT_MS = 60 * 60_000;
+const DAY_MS = 24 * 3600_000;
+/** How often waitFor looks. */
+const LOOK_EVERY_MS = 3600_000;
+/** How long a grant's workflow may keep working after a step before it counts as stuck. */
+const SETTLE_LIMIT_MS = DAY_MS;
+
+/** No payload codec: payloads never leave this process. The failure converter is the service's. */
+const dataConverter: DataConverter = { failureConverterPath };
+
+export interface SimulationOptions {
+  env: TestWorkflowEnvironment;
+  settings?: Partial<GrantSettings>;
+  /**
+   * Another build of the workflow, e.g. test/fixtures/deployed-0f8d4b2-workflow.ts to see what the
+   * code deployed at 0f8d4b2 does; SIM_WORKFLOWS when unset, else the current workflows.
+   */
+  workflowsPath?: string;
+  /** Worker restarts happen: no workflow cache (see SimWorkerOptions.cacheWorkflows). */
+  restartsWorkers?: boolean;
+}
+
+/**
+ * The real grant workflow on the time-skipping test server, its activities answered by the model,
+ * driven through the API's GrantService. Each step is awaited while server time runs, then the
+ * grant is left to settle and checked.
+ */
+export class Simulation {
+  readonly time: SimTime;
+  readonly watch: WorkflowWatch;
+  /** Grants whose workflow failed or got stuck: ended, and left out from then on. */
+  readonly broken = new Set<string>();
+
+  private constructor(
+    readonly env: TestWorkflowEnvironment,
+    readonly world: World,
+    readonly client: Client,
+    readonly grants: GrantService,
+    readonly workers: SimWorkers,
+  ) {
+    this.time = new SimTime(env);
+    this.watch = new WorkflowWatch(client, world.log);
+  }
+
+  static async start(options: SimulationOptions): Promise<Simulation> {
+    const { env } = options;
+    const settings = { ...DEFAULT_GRANT_SETTINGS, ...options.settings };
+    const appId = `cli_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
+    const taskQueue = `sim-${randomUUID()}`;
+    const world = createWorld({
+      appId,
+      settings,
+      clock: () => env.currentTimeMs(),
+      origin: await env.currentTimeMs(),
+    });
+    const client = new Client({ connection: env.connection, namespace: env.namespace, dataConverter });
+    const workers = await SimWorkers.start({
+      env,
+      taskQueue,
+      workflowsPath: options.workflowsPath ?? process.env.SIM_WORKFLOWS ?? currentWorkflowsPath,
+      activities: modelActivities(world),
+      dataConverter,
+      cacheWorkflows: !options.restartsWorkers,
+    });
+    return new Simulation(env, world, client, new GrantService(client, appId, taskQueue, settings), workers);
+  }
+
+  user(openId: string, name: string): SimUser {
+    this.world.users.set(openId, name);
+    return new SimUser(this, openId);
+  }
+
+  get violations() {
+    return this.world.log.violations;
+  }
+
+  /** Server time `days` after the simulation began. */
+  at(days: number): number {
+    return this.world.log.origin + days * DAY_MS;
+  }
+
+  /** Lets server time run to `at`, settling and checking the given grants at least every `everyMs`. */
+  async runTo(at: number, openIds: string[], everyMs = DAY_MS): Promise<void> {
+    for (let now = await this.time.now(); now < at; now = await this.time.now()) {
+      await this.time.advanceTo(Math.min(at, now + everyMs));
+      for (const openId of openIds) await this.settle(openId);
+    }
+  }
+
+  /**
+   * Lets server time run until `found` returns something (looking every hour, checking the grants
+   * every day and when found); fails at `by`.
+   */
+  async waitFor<T>(what: string, found: () => T | undefined, by: number, openIds: string[]): Promise<T> {
+    for (let hours = 1; ; hours++) {
+      const value = found();
+      const now = await this.time.now();
+      if (value !== undefined || hours % 24 === 0 || now >= by) {
+        for (const openId of openIds) await this.settle(openId);
+      }
+      if (value !== undefined) return value;
+      if (now >= by) throw new Error(`${what}: none by ${simDay(by, this.world.log.origin)}`);
+      await this.time.advanceTo(Math.min(by, now + LOOK_EVERY_MS));
+    }
+  }
+
+  async record(openId: string | undefined, what: string): Promise<void> {
+    this.world.log.record(await this.time.now(), openId, what);
+  }
+
+  /**
+   * One thing a user or service does: awaited while server time runs, then the grant's workflow
+   * is left to finish what it started, and checked.
+   */
+  async step<T>(openId: string, what: string, act: () => Promise<T>): Promise<T> {
+    await this.record(openId, `STEP ${what}`);
+    let result: T;
+    try {
+      result = await this.time.during(act(), STEP_LIMIT_MS, what);
+    } catch (err) {
+      if (err instanceof StuckError) await this.giveUp(openId, 'step hangs', err.message);
+      throw err;
+    }
+    await this.settle(openId);
+    return result;
+  }
+
+  /**
+   * Waits (in server time) until nothing is in flight for the grant, then checks it. The test
+   * server's describe shows pending activities but never a pending workflow task, so "nothing in
+   * flight" is no pending activity and a history that did not grow while time ran.
+   */
+  async settle(openId: string): Promise<void> {
+    if (this.broken.has(openId)) return;
+    const workflowId = this.grants.workflowId(openId);
+    let description: WorkflowExecutionDescription | undefined;
+    let seen = '';
+    const quiet = await this.time.runUntil(async () => {
+      description = await this.watch.describe(workflowId);
+      const before = seen;
+      seen = `${description?.runId}/${description?.historyLength}`;
+      return !description || (activitiesIdle(description) && seen === before);
+    }, SETTLE_LIMIT_MS);
+    const now = await this.time.now();
+    const health = await this.watch.check(now, openId, description);
+    if (health === 'broken') return this.giveUp(openId);
+    if (!quiet) {
+      const detail = `the workflow of ${openId} is still busy a day after the last step`;
+      await this.giveUp(openId, 'workflow stuck', detail);
+      throw new StuckError(detail);
+    }
+    const state = health === 'absent' ? undefined : await this.grants.state(openId);
+    checkAgreement(this.world, now, openId, state, health === 'running');
+  }
+
+  /**
+   * Stops simulating a grant whose workflow is broken (the violation says how), ending it if it
+   * still runs: a workflow task that keeps failing stops the shared test server from skipping time.
+   */
+  private async giveUp(openId: string, invariant?: string, detail?: string): Promise<void> {
+    if (invariant && detail) this.world.log.violation(await this.time.now(), openId, invariant, detail);
+    this.broken.add(openId);
+    await this.terminate(openId, 'broken in the simulation');
+  }
+
+  private async terminate(openId: string, reason: string): Promise<void> {
+    const handle = this.client.workflow.getHandle(this.grants.workflowId(openId));
+    if ((await this.watch.describe(handle.workflowId))?.status.name === 'RUNNING')
+      await handle.terminate(reason);
+  }
+
+  /**
+   * Ends the simulation's workflows before its workers: a timer firing for a workflow without a
+   * worker leaves a workflow task pending, which stops the shared test server from skipping time.
+   */
+  async close(): Promise<void> {
+    for (const openId of this.world.users.keys()) await this.terminate(openId, 'simulation over');
+    await this.workers.stop();
+  }
+}

@@ -1,0 +1,227 @@
+import { Context } from '@temporalio/activity';
+import type { Activities } from '../../../activities';
+import type { ExchangeResult } from '../../../activities/exchange';
+import { failureReasonFor, toActivityFailure } from '../../../activities/feishu-failure';
+import type { RefreshResult } from '../../../activities/refresh';
+import type { CardView } from '../../../lib/cards/build';
+import { FeishuApiError, isRetryable } from '../../../lib/feishu/errors';
+import type { TokenSet, UserProfile } from '../../../lib/feishu/gateway';
+import type { CardNotice } from '../../../lib/grant-types';
+import { tokenMetaOf, type GrantRow } from '../../../lib/store/grants';
+import type { SessionRow } from '../../../lib/store/sessions';
+import { checkNoRefreshAfterRevoke, checkOneLiveCard } from '../invariants/model-checks';
+import type { World } from './world';
+
+const INVALID_CODE: ExchangeResult = { outcome: { kind: 'failed', reason: 'invalid_code' } };
+/** user_info is retried inside the exchange (the code is spent by then): one call and three more. */
+const USER_INFO_TRIES = 4;
+
+function authorized(grant: GrantRow): ExchangeResult {
+  const token = tokenMetaOf(grant);
+  return { outcome: { kind: 'authorized', userName: token.userName, scopes: token.scopes }, token };
+}
+
+/** What a refresh reports when the grant is not the one the workflow last saw; undefined if it is. */
+function movedOn(grant: GrantRow | undefined, expectedVersion: number): RefreshResult | undefined {
+  if (!grant || grant.status === 'revoked' || !grant.access_token_ct) return { kind: 'gone' };
+  if (grant.token_version !== expectedVersion) return { kind: 'refreshed', token: tokenMetaOf(grant) };
+  return undefined;
+}
+
+/** Feishu errors leave a model call the way the real activities let them leave: as Temporal failures. */
+function asActivityFailure<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (err) {
+    throw toActivityFailure(err);
+  }
+}
+
+/**
+ * The grant workflow's activities over the model: the same names, inputs, results and failure
+ * types as activities/, with the same store guards, in server time.
+ */
+export function modelActivities(world: World): Activities {
+  const { feishu, store, log } = world;
+
+  function pendingView(row: SessionRow, notice?: CardNotice): CardView {
+    return {
+      state: 'pending',
+      openId: row.open_id,
+      attemptId: row.id,
+      scopes: row.scopes,
+      expiresAt: row.expires_at.getTime(),
+      notice,
+      authorizeUrl: `https://accounts.feishu.cn/open-apis/authen/v1/authorize?attempt=${row.id}`,
+    };
+  }
+
+  function deliver(now: number, row: SessionRow, card: CardView, reuseMessageId?: string): string {
+    if (reuseMessageId) {
+      try {
+        feishu.patchCard(now, reuseMessageId, card);
+        return reuseMessageId;
+      } catch (err) {
+        if (!(err instanceof FeishuApiError && err.kind === 'card_not_updatable')) throw err;
+      }
+    }
+    return feishu.sendCard(now, row.open_id, card, row.id);
+  }
+
+  function alreadyExchanged(openId: string): ExchangeResult {
+    const grant = store.getGrant(openId);
+    return grant?.status === 'authorized' ? authorized(grant) : INVALID_CODE;
+  }
+
+  function userInfo(now: number, accessToken: string): UserProfile {
+    for (let tries = 1; ; tries++) {
+      try {
+        return feishu.userInfo(now, accessToken);
+      } catch (err) {
+        if (!(err instanceof FeishuApiError && isRetryable(err.kind)) || tries === USER_INFO_TRIES) throw err;
+      }
+    }
+  }
+
+  function afterLostRace(openId: string, expectedVersion: number): RefreshResult {
+    const outcome = movedOn(store.getGrant(openId), expectedVersion);
+    if (!outcome) throw new Error('the grant changed during its refresh');
+    return outcome;
+  }
+
+  function giveUp(now: number, openId: string, expectedVersion: number, code: number): RefreshResult {
+    const reason = `feishu_${code}`;
+    if (!store.markNeedsReauth(now, openId, expectedVersion, reason))
+      return afterLostRace(openId, expectedVersion);
+    return { kind: 'needs_reauth', reason, errorCode: code };
+  }
+
+  return {
+    async startAttempt(input) {
+      const now = await world.clock();
+      const row = store.insertSession(now, input);
+      const started = (messageId: string) => {
+        const grant = store.markGrantPending(now, input.appId, input.openId);
+        return { messageId, grantStatus: grant.status, grantReason: grant.reason ?? undefined };
+      };
+      if (row.message_id) return started(row.message_id);
+      const messageId = asActivityFailure(() =>
+        deliver(now, row, pendingView(row, input.notice), input.reuseMessageId),
+      );
+      row.message_id = messageId;
+      checkOneLiveCard(world, now, input.openId, row.id);
+      return started(messageId);
+    },
+
+    async rescopeAttempt(input) {
+      const now = await world.clock();
+      const row = store.getSession(input.attemptId);
+      if (!row) return;
+      row.scopes = input.scopes;
+      row.expires_at = new Date(input.expiresAt);
+      const messageId = row.message_id;
+      if (messageId) asActivityFailure(() => feishu.patchCard(now, messageId, pendingView(row)));
+    },
+
+    async settleAttempt(input) {
+      const now = await world.clock();
+      store.settleSession(now, input.attemptId, {
+        status: input.sessionStatus,
+        errorCode: input.errorCode !== undefined ? String(input.errorCode) : undefined,
+        reason: input.reason,
+      });
+      if (input.grantStatus) {
+        store.setGrantStatus(
+          now,
+          input.appId,
+          input.openId,
+          input.grantStatus,
+          input.reason ?? null,
+          input.grantStatus !== 'authorized',
+        );
+      }
+      const card = input.card;
+      if (card) asActivityFailure(() => feishu.patchCard(now, card.messageId, card.view));
+    },
+
+    async updateCard(input) {
+      const now = await world.clock();
+      asActivityFailure(() => feishu.patchCard(now, input.messageId, input.view));
+    },
+
+    async exchangeCode(input) {
+      const now = await world.clock();
+      const row = store.getSession(input.attemptId);
+      if (row?.code_spent_at) return alreadyExchanged(input.openId);
+      if (!row?.code_ct) return INVALID_CODE;
+      const code = row.code_ct.toString();
+      let tokens: TokenSet;
+      try {
+        tokens = feishu.exchangeCode(now, code);
+      } catch (err) {
+        if (err instanceof FeishuApiError && !isRetryable(err.kind)) {
+          return { outcome: { kind: 'failed', reason: failureReasonFor(err), errorCode: err.code } };
+        }
+        throw toActivityFailure(err);
+      }
+      let profile: UserProfile;
+      try {
+        profile = userInfo(now, tokens.accessToken);
+      } catch (err) {
+        if (!(err instanceof FeishuApiError)) throw err;
+        return { outcome: { kind: 'failed', reason: failureReasonFor(err), errorCode: err.code } };
+      }
+      if (profile.openId !== input.openId) {
+        return { outcome: { kind: 'identity_mismatch', consentedName: profile.name } };
+      }
+      if (store.spendCode(now, input.attemptId)) {
+        return authorized(store.saveAuthorizedGrant(now, input.appId, input.openId, tokens, profile));
+      }
+      // The attempt was settled while Feishu answered: what it bought is not stored.
+      return store.getSession(input.attemptId)?.code_spent_at ? alreadyExchanged(input.openId) : INVALID_CODE;
+    },
+
+    async refreshGrant({ openId, expectedVersion }) {
+      const now = await world.clock();
+      checkNoRefreshAfterRevoke(world, now, openId, Context.current().info.scheduledTimestampMs);
+      const grant = store.getGrant(openId);
+      const early = movedOn(grant, expectedVersion);
+      if (early) return early;
+      const refreshToken = grant?.refresh_token_ct?.toString();
+      if (!refreshToken) throw new Error('the model stores a refresh token with every access token');
+      let tokens: TokenSet;
+      try {
+        tokens = feishu.refresh(now, refreshToken);
+      } catch (err) {
+        if (!(err instanceof FeishuApiError)) throw err;
+        if (isRetryable(err.kind)) throw toActivityFailure(err);
+        if (err.kind === 'refresh_token_spent') {
+          // Spent by an earlier run of this activity that stored its pair, or revoked meanwhile.
+          const outcome = movedOn(store.getGrant(openId), expectedVersion);
+          if (outcome) return outcome;
+        }
+        return giveUp(now, openId, expectedVersion, err.code);
+      }
+      const saved = store.saveRotatedTokens(now, openId, expectedVersion, tokens);
+      if (!saved) {
+        log.record(now, openId, 'the grant changed while Feishu rotated its token; the new pair is dropped');
+        return afterLostRace(openId, expectedVersion);
+      }
+      return { kind: 'refreshed', token: tokenMetaOf(saved) };
+    },
+
+    async revokeGrant(input) {
+      const now = await world.clock();
+      store.setGrantStatus(now, input.appId, input.openId, 'revoked', `revoked_by_${input.source}`, true);
+    },
+
+    currentGrantSettings() {
+      return Promise.resolve(world.settings);
+    },
+
+    async endGrant(input) {
+      const now = await world.clock();
+      store.setGrantStatus(now, input.appId, input.openId, 'needs_reauth', input.reason, true);
+    },
+  };
+}

@@ -1,0 +1,32 @@
+import type { GrantSettings } from '../../../lib/grant-types';
+import { Faults } from './faults';
+import { FeishuModel } from './feishu';
+import { SimLog } from './log';
+import { StoreModel } from './store';
+
+/** Everything outside Temporal that the grant workflow's activities touch, and its clock. */
+export interface World {
+  appId: string;
+  settings: GrantSettings;
+  /** Server time: the test server skips time, so the host's clock says nothing about it. */
+  clock: () => Promise<number>;
+  log: SimLog;
+  faults: Faults;
+  feishu: FeishuModel;
+  store: StoreModel;
+  /** Display names of the users who exist in this Feishu tenant. */
+  users: Map<string, string>;
+}
+
+export function createWorld(options: {
+  appId: string;
+  settings: GrantSettings;
+  clock: () => Promise<number>;
+  origin: number;
+}): World {
+  const log = new SimLog(options.origin);
+  const faults = new Faults();
+  const users = new Map<string, string>();
+  const feishu = new FeishuModel(faults, log, (openId) => users.get(openId) ?? openId);
+  return { ...options, log, faults, feishu, store: new StoreModel(log), users };
+}
