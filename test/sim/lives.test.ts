@@ -175,7 +175,7 @@ describe('a grant over a year of server time', () => {
         [user.openId],
       );
 
-      const took = await user.revoke('api');
+      const took = await user.revoke();
       expect(took, 'DELETE waits for nothing (server ms)').toBeLessThan(60_000);
       expect(sim.world.store.getGrant(user.openId)).toMatchObject({
         status: 'revoked',

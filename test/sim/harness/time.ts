@@ -39,8 +39,9 @@ export class SimTime {
   async during<T>(work: Promise<T>, limitMs: number, what: string): Promise<T> {
     let ended = false;
     const watched = work.finally(() => (ended = true));
+    // Handled here too, so a rejection while time still runs is not reported as unhandled.
+    watched.catch(() => undefined);
     if (!(await this.runUntil(() => ended, limitMs))) {
-      watched.catch(() => undefined);
       throw new StuckError(`${what} did not end within ${limitMs / 60_000} minutes of server time`);
     }
     return watched;

@@ -79,14 +79,16 @@ export class SimUser {
   }
 
   /** The card's Retry button: the earlier attempt's scopes, on the same card when it can still change. */
-  retry(card: SimCard) {
+  retry(card: SimCard): Promise<void> {
     const previous = this.sim.world.store.getSession(card.attemptId);
-    return this.request(`Retry on ${card.messageId}`, {
-      scopes: previous?.scopes ?? [],
-      locale: previous?.locale,
-      source: 'card_retry',
-      reuseMessageId: card.messageId,
-    });
+    return this.cardAction(`Retry on ${card.messageId}`, () =>
+      this.sim.grants.request(this.openId, {
+        scopes: previous?.scopes ?? [],
+        locale: previous?.locale,
+        source: 'card_retry',
+        reuseMessageId: card.messageId,
+      }),
+    );
   }
 
   /** Authorize → consent in the browser (as `consenter`: someone else is the wrong account) → redirect. */
@@ -105,26 +107,23 @@ export class SimUser {
   }
 
   cancel(card: SimCard): Promise<void> {
-    return this.sim.step(this.openId, `Cancel on ${card.messageId}`, () =>
+    return this.cardAction(`Cancel on ${card.messageId}`, () =>
       this.sim.grants.cancel(this.openId, card.attemptId),
     );
   }
 
-  /**
-   * DELETE /v1/users/:openId/authorization, or the card's Revoke button (api/revoke.ts). Returns
-   * how long the call took in server time.
-   */
-  revoke(source: 'api' | 'card'): Promise<number> {
-    return this.sim.step(this.openId, `revoke by ${source}`, async () => {
-      const { world, grants, time } = this.sim;
-      const start = await time.now();
-      if (!(await grants.revoke(this.openId, source))) {
-        // No workflow running: forgetting the stored tokens is the whole revocation.
-        const now = await time.now();
-        world.store.setGrantStatus(now, world.appId, this.openId, 'revoked', `revoked_by_${source}`, true);
-      }
-      return (await time.now()) - start;
+  /** DELETE /v1/users/:openId/authorization; returns how long the call took in server time. */
+  revoke(): Promise<number> {
+    return this.sim.step(this.openId, 'DELETE authorization', async () => {
+      const start = await this.sim.time.now();
+      await this.forget('api');
+      return (await this.sim.time.now()) - start;
     });
+  }
+
+  /** The Revoke button on the card that shows the grant. */
+  revokeByCard(card: SimCard): Promise<void> {
+    return this.cardAction(`Revoke on ${card.messageId}`, () => this.forget('card'));
   }
 
   /** GET /v1/users/:openId/token: refreshed through the workflow when within the margin. */
@@ -138,6 +137,34 @@ export class SimUser {
       await grants.ensureFresh(this.openId, now + marginMs);
       const after = this.servable();
       return after.status === 200 && after.expiresAt <= (await time.now()) ? { status: 503 } : after;
+    });
+  }
+
+  /** api/revoke.ts: through the workflow, or, with none running, by forgetting the stored tokens. */
+  private async forget(source: 'api' | 'card'): Promise<void> {
+    if (await this.sim.grants.revoke(this.openId, source)) return;
+    const { world, time } = this.sim;
+    world.store.setGrantStatus(
+      await time.now(),
+      world.appId,
+      this.openId,
+      'revoked',
+      `revoked_by_${source}`,
+      true,
+    );
+  }
+
+  /**
+   * What a card button does after the callback was answered (api/feishu/handlers.ts): the user
+   * already saw the toast, so a failure is logged by the API, not answered.
+   */
+  private cardAction(what: string, act: () => Promise<unknown>): Promise<void> {
+    return this.sim.step(this.openId, what, async () => {
+      try {
+        await act();
+      } catch (err) {
+        await this.sim.record(this.openId, `the API logs "card action failed": ${String(err)}`);
+      }
     });
   }
 

@@ -72,6 +72,18 @@ export class WorkflowWatch {
     return this.checkRun(now, openId, current);
   }
 
+  /** The chain of causes a failed run ended with, decoded as the API would see it. */
+  private async whyFailed(run: WorkflowExecutionDescription): Promise<string> {
+    if (run.status.name !== 'FAILED') return '';
+    const causes: string[] = [];
+    try {
+      await this.client.workflow.getHandle(run.workflowId, run.runId).result();
+    } catch (err) {
+      for (let cause: unknown = err; cause instanceof Error; cause = cause.cause) causes.push(cause.message);
+    }
+    return causes.length > 0 ? ` (${causes.join(' ← ')})` : '';
+  }
+
   private async checkRun(
     now: number,
     openId: string,
@@ -80,7 +92,7 @@ export class WorkflowWatch {
     const report = (invariant: string, detail: string) =>
       this.log.violation(now, openId, invariant, `run ${run.runId}: ${detail}`, `${invariant} ${run.runId}`);
     if (FAILED.has(run.status.name)) {
-      report('workflow failed', `it is ${run.status.name}`);
+      report('workflow failed', `it is ${run.status.name}${await this.whyFailed(run)}`);
       return 'broken';
     }
     const history = await this.client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();

@@ -93,9 +93,9 @@ async function actAs(sim: Simulation, user: SimUser, event: UserEvent): Promise<
       await user.readToken();
       return;
     case 'revoke':
-      if (event.via === 'card') return click('revoke', () => user.revoke('card'));
+      if (event.via === 'card') return click('revoke', (card) => user.revokeByCard(card));
       // DELETE answers 404 for a user who never had a grant, without asking the workflow.
-      if (world.store.getGrant(user.openId)) await user.revoke('api');
+      if (world.store.getGrant(user.openId)) await user.revoke();
       return;
     case 'lose_refresh_answer':
       world.faults.loseNextRefreshAnswer(user.openId);
