@@ -121,8 +121,13 @@ export class GrantService {
     }
   }
 
+  /** Cancel on a card whose grant's run has already ended (revoked, expired) has nothing left to cancel. */
   async cancel(openId: string, attemptId: string): Promise<void> {
-    await this.client.workflow.getHandle(this.workflowId(openId)).signal(cancelAttempt, { attemptId });
+    try {
+      await this.client.workflow.getHandle(this.workflowId(openId)).signal(cancelAttempt, { attemptId });
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    }
   }
 
   /**
