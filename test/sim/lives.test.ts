@@ -166,13 +166,16 @@ describe('a grant over a year of server time', () => {
       const user = sim.user('ou_revokes', '孙七');
       await authorize(user, [CALENDAR]);
       const card = user.latestCard()!;
-      // Feishu is down for 12 hours around the first keep-alive refresh (due on day 5.75 to 6).
+      // Feishu is down for 12 hours around the first keep-alive refresh (due on day 5.75 to 6),
+      // and the user revokes within a minute of its first refusal, while it is being retried.
       sim.world.faults.outage(sim.at(5.6), 12 * 60);
+      await sim.runTo(sim.at(5.7), [user.openId]);
       await sim.waitFor(
         'a refresh refused by the outage',
         () => (sim.world.faults.refused.token > 0 ? true : undefined),
         sim.at(6.1),
         [user.openId],
+        60_000,
       );
 
       const took = await user.revoke();

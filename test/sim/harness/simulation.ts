@@ -18,8 +18,6 @@ import { SimWorkers } from './workers';
 /** How long a client call may take (in server time) before it counts as hanging. */
 const STEP_LIMIT_MS = 60 * 60_000;
 const DAY_MS = 24 * 3600_000;
-/** How often waitFor looks. */
-const LOOK_EVERY_MS = 3600_000;
 /** How long a grant's workflow may keep working after a step before it counts as stuck. */
 const SETTLE_LIMIT_MS = DAY_MS;
 
@@ -106,19 +104,27 @@ export class Simulation {
   }
 
   /**
-   * Lets server time run until `found` returns something (looking every hour, checking the grants
-   * every day and when found); fails at `by`.
+   * Lets server time run until `found` returns something, looking every `lookEveryMs` (checking
+   * the grants every day and when found); fails at `by`.
    */
-  async waitFor<T>(what: string, found: () => T | undefined, by: number, openIds: string[]): Promise<T> {
-    for (let hours = 1; ; hours++) {
+  async waitFor<T>(
+    what: string,
+    found: () => T | undefined,
+    by: number,
+    openIds: string[],
+    lookEveryMs = 3600_000,
+  ): Promise<T> {
+    let checkedAt = await this.time.now();
+    for (;;) {
       const value = found();
       const now = await this.time.now();
-      if (value !== undefined || hours % 24 === 0 || now >= by) {
+      if (value !== undefined || now - checkedAt >= DAY_MS || now >= by) {
         for (const openId of openIds) await this.settle(openId);
+        checkedAt = now;
       }
       if (value !== undefined) return value;
       if (now >= by) throw new Error(`${what}: none by ${simDay(by, this.world.log.origin)}`);
-      await this.time.advanceTo(Math.min(by, now + LOOK_EVERY_MS));
+      await this.time.advanceTo(Math.min(by, now + lookEveryMs));
     }
   }
 
