@@ -162,17 +162,18 @@ export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: S
      */
     async settleAttempt(input: SettleInput): Promise<void> {
       const before = await getSession(db, input.attemptId);
-      await settleSession(db, input.attemptId, {
-        status: input.sessionStatus,
-        errorCode: input.errorCode !== undefined ? String(input.errorCode) : undefined,
-        reason: input.reason,
-      });
+      // The grant first: a long-poll wakes when the attempt leaves pending and reads the grant.
       if (input.grantStatus) {
         // An attempt that did not authorize leaves no tokens behind for anyone to serve.
         await setGrantStatus(db, input.appId, input.openId, input.grantStatus, input.reason ?? null, {
           dropTokens: input.grantStatus !== 'authorized',
         });
       }
+      await settleSession(db, input.attemptId, {
+        status: input.sessionStatus,
+        errorCode: input.errorCode !== undefined ? String(input.errorCode) : undefined,
+        reason: input.reason,
+      });
       if (before && !before.settled_at) {
         authSessionDuration.observe((Date.now() - before.created_at.getTime()) / 1000);
         if (input.sessionStatus === 'authorized') authSuccessTotal.inc();
