@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Client, type WorkflowExecutionDescription } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { GrantService } from '../../../api/grants';
@@ -7,11 +7,12 @@ import { failureConverterPath } from '../../../lib/data-converter';
 import { DEFAULT_GRANT_SETTINGS, type GrantSettings } from '../../../lib/grant-types';
 import { workflowsPath as currentWorkflowsPath } from '../../../workers/worker';
 import { checkAgreement } from '../invariants/agreement';
-import { WorkflowWatch, activitiesIdle } from '../invariants/workflow-checks';
+import { WorkflowWatch, failedTask } from '../invariants/workflow-checks';
 import { modelActivities } from '../model/activities';
 import { simDay } from '../model/log';
 import { createWorld, type World } from '../model/world';
-import { SimTime, StuckError } from './time';
+import { progressOf, type Progress } from './progress';
+import { SimTime, StuckError, type Poll } from './time';
 import { SimUser } from './user';
 import { SimWorkers } from './workers';
 
@@ -140,7 +141,7 @@ export class Simulation {
     await this.record(openId, `STEP ${what}`);
     let result: T;
     try {
-      result = await this.time.during(act(), STEP_LIMIT_MS, what);
+      result = await this.time.during(act(), this.waitsOf(openId), STEP_LIMIT_MS, what);
     } catch (err) {
       if (err instanceof StuckError) await this.giveUp(openId, 'step hangs', err.message);
       throw err;
@@ -150,23 +151,37 @@ export class Simulation {
   }
 
   /**
-   * Waits (in server time) until nothing is in flight for the grant, then checks it. The test
-   * server's describe shows pending activities but never a pending workflow task, so "nothing in
-   * flight" is no pending activity and a history that did not grow while time ran.
+   * What a call to the grant's workflow may be waiting for: a retry, or a timer within the call's
+   * budget (a lock held across a timeout). A timer counts only when the workflow was idle at two
+   * looks in a row: between the client's request and the server's task it looks idle too.
    */
+  private waitsOf(openId: string): () => Promise<Omit<Poll, 'done'>> {
+    let idleBefore = false;
+    return async () => {
+      const now = await this.time.now();
+      const { working, backingOff, timerAt } = await progressOf(this.client, this.grants.workflowId(openId));
+      const timer =
+        idleBefore && timerAt !== undefined && timerAt - now <= STEP_LIMIT_MS ? timerAt : undefined;
+      const busy = working || backingOff;
+      const nextAt = !busy && idleBefore ? timer : undefined;
+      idleBefore = !busy;
+      return { busy, nextAt };
+    };
+  }
+
+  /** Waits until nothing is in flight for the grant (retries are sped through), then checks it. */
   async settle(openId: string): Promise<void> {
     if (this.broken.has(openId)) return;
-    const workflowId = this.grants.workflowId(openId);
-    let description: WorkflowExecutionDescription | undefined;
-    let seen = '';
+    let last: Progress = { working: false, backingOff: false };
     const quiet = await this.time.runUntil(async () => {
-      description = await this.watch.describe(workflowId);
-      const before = seen;
-      seen = `${description?.runId}/${description?.historyLength}`;
-      return !description || (activitiesIdle(description) && seen === before);
+      last = await progressOf(this.client, this.grants.workflowId(openId));
+      // A workflow task that failed is retried for ever: the check below reports it.
+      const failing = !!last.events && !!failedTask(last.events);
+      const busy = last.working || last.backingOff;
+      return { done: failing || !busy, busy };
     }, SETTLE_LIMIT_MS);
     const now = await this.time.now();
-    const health = await this.watch.check(now, openId, description);
+    const health = await this.watch.check(now, openId, last.description, last.events);
     if (health === 'broken') return this.giveUp(openId);
     if (!quiet) {
       const detail = `the workflow of ${openId} is still busy a day after the last step`;

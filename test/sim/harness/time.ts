@@ -1,17 +1,34 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 
-/** The first step lets a quick task finish; later ones double, so a long backoff costs a few calls. */
-const FIRST_STEP_MS = 1_000;
-const LONGEST_STEP_MS = 5 * 60_000;
+/**
+ * While something is in flight or waits to be retried, the test server holds its clock for the
+ * former and skips for the latter, so doubling steps cost nothing but find a retry in a few calls.
+ * When nothing is, the awaited call is between client and server (or a cold worker is still
+ * starting): small steps, so a slow machine does not become minutes of simulated time.
+ */
+const FIRST_BUSY_STEP_MS = 1_000;
+const LONGEST_BUSY_STEP_MS = 2 * 60_000;
+const IDLE_STEP_MS = 50;
+/** Polls before work that never ends counts as stuck. */
+const MAX_POLLS = 2_000;
 
-/** Work that did not end within its budget of server time. */
+/** Work that did not end within its budget. */
 export class StuckError extends Error {
   override name = 'StuckError';
 }
 
+/** One look at what is awaited: whether it is over, and else what it waits for. */
+export interface Poll {
+  done: boolean;
+  /** The server time of the next timer the work waits for. */
+  nextAt?: number;
+  /** A task is in flight or a retry is due at some server time the test server does not tell. */
+  busy?: boolean;
+}
+
 /**
- * The test server's clock. Outside env.sleep it runs at wall speed, so anything that waits on
- * Temporal (an update behind activity retries, a backoff) is awaited while skipping time.
+ * The test server's clock. Outside env.sleep it runs at wall speed; anything that waits on
+ * Temporal is awaited by moving server time only as far as the awaited work needs.
  */
 export class SimTime {
   constructor(private readonly env: TestWorkflowEnvironment) {}
@@ -25,24 +42,42 @@ export class SimTime {
     if (ms > 0) await this.env.sleep(ms);
   }
 
-  /** Lets server time run in growing steps until `done` holds; false when `limitMs` passed first. */
-  async runUntil(done: () => boolean | Promise<boolean>, limitMs: number): Promise<boolean> {
+  /** Polls and moves server time until the poll says done; false when `limitMs` of it passed first. */
+  async runUntil(poll: () => Promise<Poll>, limitMs: number): Promise<boolean> {
     const start = await this.now();
-    for (let step = FIRST_STEP_MS; ; step = Math.min(step * 2, LONGEST_STEP_MS)) {
-      if (await done()) return true;
-      if ((await this.now()) - start >= limitMs) return false;
+    let busyStep = FIRST_BUSY_STEP_MS;
+    for (let polls = 0; polls < MAX_POLLS; polls++) {
+      const { done, nextAt, busy } = await poll();
+      if (done) return true;
+      const now = await this.now();
+      if (now - start >= limitMs) return false;
+      let step = IDLE_STEP_MS;
+      if (busy) {
+        step = busyStep;
+        busyStep = Math.min(busyStep * 2, LONGEST_BUSY_STEP_MS);
+      } else {
+        busyStep = FIRST_BUSY_STEP_MS;
+        if (nextAt !== undefined) step = Math.max(step, nextAt - now);
+      }
       await this.env.sleep(step);
     }
+    return false;
   }
 
-  /** Awaits `work` while server time runs; a StuckError when it has not ended within `limitMs`. */
-  async during<T>(work: Promise<T>, limitMs: number, what: string): Promise<T> {
+  /** Awaits `work` while server time moves as `progress` says; a StuckError when it does not end. */
+  async during<T>(
+    work: Promise<T>,
+    progress: () => Promise<Omit<Poll, 'done'>>,
+    limitMs: number,
+    what: string,
+  ): Promise<T> {
     let ended = false;
     const watched = work.finally(() => (ended = true));
     // Handled here too, so a rejection while time still runs is not reported as unhandled.
     watched.catch(() => undefined);
-    if (!(await this.runUntil(() => ended, limitMs))) {
-      throw new StuckError(`${what} did not end within ${limitMs / 60_000} minutes of server time`);
+    const poll = async (): Promise<Poll> => (ended ? { done: true } : { done: false, ...(await progress()) });
+    if (!(await this.runUntil(poll, limitMs))) {
+      throw new StuckError(`${what} did not end (in ${limitMs / 60_000} minutes of server time, or at all)`);
     }
     return watched;
   }

@@ -5,6 +5,7 @@ import type { SimLog } from '../model/log';
 // A CommonJS module whose exports Node's ESM loader cannot name: destructure the default export.
 const { temporal } = proto;
 const { WorkflowTaskFailedCause } = temporal.api.enums.v1;
+type HistoryEvent = proto.temporal.api.history.v1.IHistoryEvent;
 
 /** The bounds each run must stay under (Temporal's own limits are 51,200 events and 2,000 updates). */
 export const MAX_EVENTS_PER_RUN = 2_000;
@@ -18,12 +19,14 @@ const BENIGN_TASK_FAILURES = new Set([
   WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_UPDATE,
 ]);
 
-export type WorkflowHealth = 'running' | 'closed' | 'absent' | 'broken';
-
-/** No activity scheduled, running or waiting to be retried. */
-export function activitiesIdle(description: WorkflowExecutionDescription): boolean {
-  return description.status.name !== 'RUNNING' || (description.raw.pendingActivities?.length ?? 0) === 0;
+/** The first workflow task failure of a run that is a defect (nondeterminism, a plain Error, …). */
+export function failedTask(events: HistoryEvent[]) {
+  return events
+    .map((e) => e.workflowTaskFailedEventAttributes)
+    .find((f) => f && !BENIGN_TASK_FAILURES.has(f.cause ?? 0));
 }
+
+export type WorkflowHealth = 'running' | 'closed' | 'absent' | 'broken';
 
 /**
  * Watches each grant's workflow across its runs: never Failed, no workflow task failing
@@ -54,11 +57,15 @@ export class WorkflowWatch {
     return this.runCounts.get(workflowId) ?? 0;
   }
 
-  /** Checks the current run, as `current` describes it, and the run before when it changed. */
+  /**
+   * Checks the current run, as `current` describes it (with its history when already read), and
+   * the run before when it changed.
+   */
   async check(
     now: number,
     openId: string,
     current: WorkflowExecutionDescription | undefined,
+    events?: HistoryEvent[],
   ): Promise<WorkflowHealth> {
     if (!current) return 'absent';
     const { workflowId, runId } = current;
@@ -69,7 +76,7 @@ export class WorkflowWatch {
       const ended = previous ? await this.describe(workflowId, previous) : undefined;
       if (ended) await this.checkRun(now, openId, ended);
     }
-    return this.checkRun(now, openId, current);
+    return this.checkRun(now, openId, current, events);
   }
 
   /** The chain of causes a failed run ended with, decoded as the API would see it. */
@@ -88,6 +95,7 @@ export class WorkflowWatch {
     now: number,
     openId: string,
     run: WorkflowExecutionDescription,
+    read?: HistoryEvent[],
   ): Promise<WorkflowHealth> {
     const report = (invariant: string, detail: string) =>
       this.log.violation(now, openId, invariant, `run ${run.runId}: ${detail}`, `${invariant} ${run.runId}`);
@@ -95,14 +103,12 @@ export class WorkflowWatch {
       report('workflow failed', `it is ${run.status.name}${await this.whyFailed(run)}`);
       return 'broken';
     }
-    const history = await this.client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
-    const events = history.events ?? [];
+    const events =
+      read ?? (await this.client.workflow.getHandle(run.workflowId, run.runId).fetchHistory()).events ?? [];
     if (events.length >= MAX_EVENTS_PER_RUN) report('history too long', `${events.length} events`);
     const updates = events.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes).length;
     if (updates >= MAX_UPDATES_PER_RUN) report('too many updates', `${updates} accepted`);
-    const failed = events
-      .map((e) => e.workflowTaskFailedEventAttributes)
-      .find((f) => f && !BENIGN_TASK_FAILURES.has(f.cause ?? 0));
+    const failed = failedTask(events);
     if (failed) {
       const cause = WorkflowTaskFailedCause[failed.cause ?? 0];
       report(
