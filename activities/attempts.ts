@@ -1,7 +1,7 @@
-import { buildCard, type CardView } from '../lib/cards/build';
-import { FeishuApiError, isRetryable } from '../lib/feishu/errors';
-import { authorizeUrl, codeChallengeFor, newOAuthSecrets } from '../lib/feishu/oauth';
-import { authFailureTotal, authSessionDuration, authSessionTotal, authSuccessTotal } from '../lib/metrics';
+import { buildCard, type CardView } from '../lib/cards/build.ts';
+import { FeishuApiError, isRetryable } from '../lib/feishu/errors.ts';
+import { authorizeUrl, codeChallengeFor, newOAuthSecrets } from '../lib/feishu/oauth.ts';
+import { authFailureTotal, authSessionDuration, authSessionTotal, authSuccessTotal } from '../lib/metrics.ts';
 import {
   getSession,
   insertSession,
@@ -9,12 +9,12 @@ import {
   setSessionScopes,
   settleSession,
   type SessionRow,
-} from '../lib/store/sessions';
-import { markGrantPending, recordGrantEvent, setGrantStatus } from '../lib/store/grants';
-import type { GrantStatus, Locale } from '../lib/grant-types';
-import type { ServiceDeps } from '../lib/service-deps';
-import { feishuCall } from './attempt-context';
-import { toActivityFailure } from './feishu-failure';
+} from '../lib/store/sessions.ts';
+import { markGrantPending, recordGrantEvent, setGrantStatus } from '../lib/store/grants.ts';
+import type { GrantStatus, Locale } from '../lib/grant-types.ts';
+import type { ServiceDeps } from '../lib/service-deps.ts';
+import { feishuCall } from './attempt-context.ts';
+import { toActivityFailure } from './feishu-failure.ts';
 
 export interface StartAttemptInput {
   appId: string;

@@ -1,14 +1,14 @@
 import { CancelledFailure } from '@temporalio/activity';
-import { FeishuApiError, isRetryable } from '../lib/feishu/errors';
-import type { UserProfile } from '../lib/feishu/gateway';
-import { inTransaction } from '../lib/db';
-import { getGrant, saveAuthorizedGrant, tokenMetaOf, type GrantRow } from '../lib/store/grants';
-import { getSession, spendCode } from '../lib/store/sessions';
-import type { AttemptOutcome, TokenMeta } from '../lib/grant-types';
-import type { ServiceDeps } from '../lib/service-deps';
-import { attemptTimeLeftMs, feishuCall, pause } from './attempt-context';
-import { failureReasonFor, toActivityFailure } from './feishu-failure';
-import { sealTokens } from './seal-tokens';
+import { FeishuApiError, isRetryable } from '../lib/feishu/errors.ts';
+import type { UserProfile } from '../lib/feishu/gateway.ts';
+import { inTransaction } from '../lib/db.ts';
+import { getGrant, saveAuthorizedGrant, tokenMetaOf, type GrantRow } from '../lib/store/grants.ts';
+import { getSession, spendCode } from '../lib/store/sessions.ts';
+import type { AttemptOutcome, TokenMeta } from '../lib/grant-types.ts';
+import type { ServiceDeps } from '../lib/service-deps.ts';
+import { attemptTimeLeftMs, feishuCall, pause } from './attempt-context.ts';
+import { failureReasonFor, toActivityFailure } from './feishu-failure.ts';
+import { sealTokens } from './seal-tokens.ts';
 
 export interface ExchangeResult {
   outcome: AttemptOutcome;

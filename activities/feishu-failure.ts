@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import { FeishuApiError, failureReasonOf, isRetryable } from '../lib/feishu/errors';
-import type { FailureReason } from '../lib/grant-types';
+import { FeishuApiError, failureReasonOf, isRetryable } from '../lib/feishu/errors.ts';
+import type { FailureReason } from '../lib/grant-types.ts';
 
 /**
  * Turns a Feishu error into the failure Temporal should see: transient ones stay retryable

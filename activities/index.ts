@@ -1,12 +1,12 @@
 import { asyncLocalStorage } from '@temporalio/activity';
-import { attemptActivities } from './attempts';
-import { countDbErrors } from '../lib/metrics';
-import type { ServiceDeps } from '../lib/service-deps';
-import { exchangeActivities } from './exchange';
-import { lifecycleActivities } from './lifecycle';
-import { refreshActivities } from './refresh';
+import { attemptActivities } from './attempts.ts';
+import { countDbErrors } from '../lib/metrics.ts';
+import type { ServiceDeps } from '../lib/service-deps.ts';
+import { exchangeActivities } from './exchange.ts';
+import { lifecycleActivities } from './lifecycle.ts';
+import { refreshActivities } from './refresh.ts';
 
-export type { ServiceDeps } from '../lib/service-deps';
+export type { ServiceDeps } from '../lib/service-deps.ts';
 
 /** The activity running now (Temporal's own context), which names its database errors. */
 const activityType = () => asyncLocalStorage.getStore()?.info.activityType ?? 'activity';

@@ -1,6 +1,6 @@
-import type { GrantSettings } from '../lib/grant-types';
-import type { ServiceDeps } from '../lib/service-deps';
-import { recordGrantEvent, setGrantStatus } from '../lib/store/grants';
+import type { GrantSettings } from '../lib/grant-types.ts';
+import type { ServiceDeps } from '../lib/service-deps.ts';
+import { recordGrantEvent, setGrantStatus } from '../lib/store/grants.ts';
 
 export function lifecycleActivities({ db, grantSettings }: ServiceDeps) {
   return {

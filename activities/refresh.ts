@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import { FeishuApiError, isRetryable } from '../lib/feishu/errors';
-import { tokenRefreshTotal } from '../lib/metrics';
+import { FeishuApiError, isRetryable } from '../lib/feishu/errors.ts';
+import { tokenRefreshTotal } from '../lib/metrics.ts';
 import {
   getGrant,
   markNeedsReauth,
@@ -9,13 +9,13 @@ import {
   saveRotatedTokens,
   tokenMetaOf,
   type GrantRow,
-} from '../lib/store/grants';
-import type { RevokeRequest, TokenMeta } from '../lib/grant-types';
-import type { ServiceDeps } from '../lib/service-deps';
-import { feishuCall } from './attempt-context';
-import { REFRESH_REFUSED } from './failure-types';
-import { toActivityFailure } from './feishu-failure';
-import { sealTokens } from './seal-tokens';
+} from '../lib/store/grants.ts';
+import type { RevokeRequest, TokenMeta } from '../lib/grant-types.ts';
+import type { ServiceDeps } from '../lib/service-deps.ts';
+import { feishuCall } from './attempt-context.ts';
+import { REFRESH_REFUSED } from './failure-types.ts';
+import { toActivityFailure } from './feishu-failure.ts';
+import { sealTokens } from './seal-tokens.ts';
 
 export type RefreshResult =
   | { kind: 'refreshed'; token: TokenMeta }

@@ -1,6 +1,6 @@
-import type { TokenSet } from '../lib/feishu/gateway';
-import type { SealedTokens } from '../lib/store/grants';
-import type { TokenCipher } from '../lib/token-crypto';
+import type { TokenSet } from '../lib/feishu/gateway.ts';
+import type { SealedTokens } from '../lib/store/grants.ts';
+import type { TokenCipher } from '../lib/token-crypto.ts';
 
 /** Seals a token pair for one user, with the expiry times computed from Feishu's answer. */
 export function sealTokens(

@@ -1,8 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Middleware } from 'koa';
-import { roleAllows, type ApiKeyRole } from '../lib/api-key-roles';
-import type { ApiKey } from '../lib/config';
-import { HttpError } from './errors';
+import { roleAllows, type ApiKeyRole } from '../lib/api-key-roles.ts';
+import type { ApiKey } from '../lib/config.ts';
+import { HttpError } from './errors.ts';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 

@@ -1,7 +1,7 @@
 import type pg from 'pg';
-import type { Db } from '../lib/db';
-import type { Logger } from '../lib/logger';
-import { getSession, type SessionRow } from '../lib/store/sessions';
+import type { Db } from '../lib/db.ts';
+import type { Logger } from '../lib/logger.ts';
+import { getSession, type SessionRow } from '../lib/store/sessions.ts';
 
 /** The channel db/migrations/1732770000003_attempt-settled-notify.sql notifies, with the attempt id. */
 const CHANNEL = 'attempt_settled';

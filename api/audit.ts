@@ -1,8 +1,8 @@
 import type { Context, Middleware } from 'koa';
-import type { RevokedBy } from '../lib/grant-types';
-import type { Logger } from '../lib/logger';
-import { HttpError } from './errors';
-import { openIdParam } from './routes/params';
+import type { RevokedBy } from '../lib/grant-types.ts';
+import type { Logger } from '../lib/logger.ts';
+import { HttpError } from './errors.ts';
+import { openIdParam } from './routes/params.ts';
 
 export type AuditAction = 'token.read' | 'authorization.request' | 'authorization.revoke';
 

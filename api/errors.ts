@@ -1,6 +1,6 @@
 import type { Middleware } from 'koa';
 import { z } from 'zod';
-import type { Logger } from '../lib/logger';
+import type { Logger } from '../lib/logger.ts';
 
 /** An error whose status and message are meant for the caller. */
 export class HttpError extends Error {

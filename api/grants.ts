@@ -6,10 +6,10 @@ import {
   type Client,
   type WorkflowStartOptions,
 } from '@temporalio/client';
-import { HttpError } from './errors';
-import { FeishuAppId, FeishuAuthStatus, FeishuOpenId } from '../lib/search-attributes';
-import { normalizeScopes } from '../lib/feishu/oauth';
-import { CARD_NOT_SENT, grantWorkflow } from '../workflows/grant';
+import { HttpError } from './errors.ts';
+import { FeishuAppId, FeishuAuthStatus, FeishuOpenId } from '../lib/search-attributes.ts';
+import { normalizeScopes } from '../lib/feishu/oauth.ts';
+import { CARD_NOT_SENT, grantWorkflow } from '../workflows/grant.ts';
 import {
   cancelAttempt,
   deliverRedirect,
@@ -17,8 +17,8 @@ import {
   grantState,
   requestAuthorization,
   revoke,
-} from '../workflows/messages';
-import { grantWorkflowId } from '../workflows/task-queues';
+} from '../workflows/messages.ts';
+import { grantWorkflowId } from '../workflows/task-queues.ts';
 import type {
   AttemptOutcome,
   AuthorizationRequest,
@@ -29,7 +29,7 @@ import type {
   RevokedBy,
   RevokeRequest,
   TokenMeta,
-} from '../lib/grant-types';
+} from '../lib/grant-types.ts';
 
 /** How long a revocation waits to be confirmed before answering 503 (repeating it is harmless). */
 const REVOKE_WAIT_MS = 15_000;

@@ -1,17 +1,17 @@
 import type { Server } from 'node:http';
-import { migrateSchema } from '../db/migrate';
-import { grantSettingsFrom, loadConfig, requireFeishuApp } from '../lib/config';
-import { assertDatabaseReachable, createDb } from '../lib/db';
-import { updateGrantGauges } from '../lib/grant-gauges';
-import { createLogger } from '../lib/logger';
-import { runMain } from '../lib/main-guard';
-import { serveMetrics } from '../lib/metrics-server';
-import { connectTemporal } from '../lib/temporal';
-import { TokenCipher, sodiumReady } from '../lib/token-crypto';
-import { DEFAULT_GRANT_SETTINGS } from '../lib/grant-types';
-import { createApp } from './app';
-import { startLongConnection } from './feishu/long-connection';
-import { GrantService } from './grants';
+import { migrateSchema } from '../db/migrate.ts';
+import { grantSettingsFrom, loadConfig, requireFeishuApp } from '../lib/config.ts';
+import { assertDatabaseReachable, createDb } from '../lib/db.ts';
+import { updateGrantGauges } from '../lib/grant-gauges.ts';
+import { createLogger } from '../lib/logger.ts';
+import { runMain } from '../lib/main-guard.ts';
+import { serveMetrics } from '../lib/metrics-server.ts';
+import { connectTemporal } from '../lib/temporal.ts';
+import { TokenCipher, sodiumReady } from '../lib/token-crypto.ts';
+import { DEFAULT_GRANT_SETTINGS } from '../lib/grant-types.ts';
+import { createApp } from './app.ts';
+import { startLongConnection } from './feishu/long-connection.ts';
+import { GrantService } from './grants.ts';
 
 const GAUGE_INTERVAL_MS = 30_000;
 

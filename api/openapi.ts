@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import { z } from 'zod';
-import type { ApiKeyRole } from '../lib/api-key-roles';
+import type { ApiKeyRole } from '../lib/api-key-roles.ts';
 
 /** What one answer of an operation carries: JSON described by a schema, or an HTML page. */
 export type Answer = { description: string } & ({ json: z.ZodType } | { html: true } | { empty: true });

@@ -1,6 +1,6 @@
-import { FAILURE_WORDS } from '../lib/cards/text';
-import type { Locale, Text } from '../lib/i18n';
-import type { FailureReason } from '../lib/grant-types';
+import { FAILURE_WORDS } from '../lib/cards/text.ts';
+import type { Locale, Text } from '../lib/i18n.ts';
+import type { FailureReason } from '../lib/grant-types.ts';
 
 export type PageOutcome =
   | { kind: 'authorized'; userName: string }

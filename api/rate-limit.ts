@@ -1,5 +1,5 @@
 import type { Middleware } from 'koa';
-import { HttpError } from './errors';
+import { HttpError } from './errors.ts';
 
 export interface RateLimit {
   /** Requests a key may make at once, after a quiet spell. */

@@ -1,7 +1,7 @@
-import type { Db } from '../lib/db';
-import type { RevokeRequest } from '../lib/grant-types';
-import { revokeStoredGrant } from '../lib/store/grants';
-import type { GrantService } from './grants';
+import type { Db } from '../lib/db.ts';
+import type { RevokeRequest } from '../lib/grant-types.ts';
+import { revokeStoredGrant } from '../lib/store/grants.ts';
+import type { GrantService } from './grants.ts';
 
 /**
  * Revokes through the grant's workflow; with no workflow running (it ended earlier), forgetting

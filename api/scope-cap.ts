@@ -1,8 +1,8 @@
-import type { Db } from '../lib/db';
-import { normalizeScopes } from '../lib/feishu/oauth';
-import { getGrant } from '../lib/store/grants';
-import { latestSession } from '../lib/store/queries';
-import { HttpError } from './errors';
+import type { Db } from '../lib/db.ts';
+import { normalizeScopes } from '../lib/feishu/oauth.ts';
+import { getGrant } from '../lib/store/grants.ts';
+import { latestSession } from '../lib/store/queries.ts';
+import { HttpError } from './errors.ts';
 
 /**
  * The most scopes one grant may ask for, merged: a request adds its scopes to the pending card's

@@ -1,9 +1,9 @@
 import { pathToFileURL } from 'node:url';
-import { startBenchCluster } from './cluster';
-import { MessageWatcher, runFlow, type FlowTiming } from './flow';
+import { startBenchCluster } from './cluster.ts';
+import { MessageWatcher, runFlow, type FlowTiming } from './flow.ts';
 import os from 'node:os';
-import { benchOpenId, cpuSeconds, cpuSecondsByName, RssSampler } from './provision';
-import { startBenchStack, type BenchStack } from './stack';
+import { benchOpenId, cpuSeconds, cpuSecondsByName, RssSampler } from './provision.ts';
+import { startBenchStack, type BenchStack } from './stack.ts';
 import {
   log,
   mb,
@@ -15,7 +15,7 @@ import {
   runPool,
   summarize,
   type Flags,
-} from './stats';
+} from './stats.ts';
 
 export interface AuthBenchOptions {
   users: number;

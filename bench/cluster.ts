@@ -1,6 +1,6 @@
-import type { Sandbox } from '../sandbox';
-import { freeClusterPorts, startCluster, type Cluster } from '../scripts/stack/cluster';
-import { newBenchApp, root, serviceEnv, startBenchSandbox, type BenchApp } from './provision';
+import type { Sandbox } from '../sandbox/index.ts';
+import { freeClusterPorts, startCluster, type Cluster } from '../scripts/stack/cluster.ts';
+import { newBenchApp, root, serviceEnv, startBenchSandbox, type BenchApp } from './provision.ts';
 
 export interface BenchCluster {
   app: BenchApp;

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import type { Sandbox } from '../sandbox';
-import { BENCH_API_KEY } from './provision';
+import type { Sandbox } from '../sandbox/index.ts';
+import { BENCH_API_KEY } from './provision.ts';
 
 interface CardJson {
   header?: { title?: { content?: string } };

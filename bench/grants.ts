@@ -1,19 +1,19 @@
 import { Client, Connection } from '@temporalio/client';
 import { pathToFileURL } from 'node:url';
-import { grantStartOptions } from '../api/grants';
-import { sealTokens } from '../activities/seal-tokens';
-import { loadConfig } from '../lib/config';
-import { createDb, type Db } from '../lib/db';
-import { FeishuGateway } from '../lib/feishu/gateway';
-import { authorizeUrl, newOAuthSecrets } from '../lib/feishu/oauth';
-import { createLogger } from '../lib/logger';
-import { saveAuthorizedGrant, tokenMetaOf } from '../lib/store/grants';
-import { TokenCipher, sodiumReady } from '../lib/token-crypto';
-import { grantWorkflow, type GrantWorkflowInput } from '../workflows/grant';
-import { grantWorkflowId } from '../workflows/task-queues';
-import { DEFAULT_GRANT_SETTINGS, type TokenMeta } from '../lib/grant-types';
-import { benchOpenId, RssSampler, serviceEnv } from './provision';
-import { startBenchStack, type BenchStack } from './stack';
+import { grantStartOptions } from '../api/grants.ts';
+import { sealTokens } from '../activities/seal-tokens.ts';
+import { loadConfig } from '../lib/config.ts';
+import { createDb, type Db } from '../lib/db.ts';
+import { FeishuGateway } from '../lib/feishu/gateway.ts';
+import { authorizeUrl, newOAuthSecrets } from '../lib/feishu/oauth.ts';
+import { createLogger } from '../lib/logger.ts';
+import { saveAuthorizedGrant, tokenMetaOf } from '../lib/store/grants.ts';
+import { TokenCipher, sodiumReady } from '../lib/token-crypto.ts';
+import { grantWorkflow, type GrantWorkflowInput } from '../workflows/grant.ts';
+import { grantWorkflowId } from '../workflows/task-queues.ts';
+import { DEFAULT_GRANT_SETTINGS, type TokenMeta } from '../lib/grant-types.ts';
+import { benchOpenId, RssSampler, serviceEnv } from './provision.ts';
+import { startBenchStack, type BenchStack } from './stack.ts';
 import {
   log,
   mb,
@@ -26,7 +26,7 @@ import {
   runPool,
   sleep,
   type Flags,
-} from './stats';
+} from './stats.ts';
 
 export interface GrantsBenchOptions {
   /** Live grants held by the one worker. */

@@ -1,16 +1,16 @@
-import { freePort } from '../scripts/stack/free-port';
+import { freePort } from '../scripts/stack/free-port.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { migrate } from '../db/migrate';
-import { startSandbox, type Lifetimes, type Sandbox } from '../sandbox';
-import { ensureLocalPostgres } from '../scripts/stack/postgres';
-import { waitFor } from '../scripts/stack/run';
-import { findOrBuildTemporalCli } from '../scripts/stack/temporal-cli';
-import { ensureDevServer } from '../scripts/stack/temporal-server';
-import { log, sleep } from './stats';
+import { migrate } from '../db/migrate.ts';
+import { startSandbox, type Lifetimes, type Sandbox } from '../sandbox/index.ts';
+import { ensureLocalPostgres } from '../scripts/stack/postgres.ts';
+import { waitFor } from '../scripts/stack/run.ts';
+import { findOrBuildTemporalCli } from '../scripts/stack/temporal-cli.ts';
+import { ensureDevServer } from '../scripts/stack/temporal-server.ts';
+import { log, sleep } from './stats.ts';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const logDir = path.join(root, '.data', 'bench');

@@ -1,7 +1,7 @@
-import { AUTH_DEFAULTS, authOptions, runAuthBench } from './auth';
-import { GRANTS_DEFAULTS, grantsOptions, runGrantsBench } from './grants';
-import { parseFlags, printJson } from './stats';
-import { TOKEN_DEFAULTS, runTokenBench, tokenOptions } from './token';
+import { AUTH_DEFAULTS, authOptions, runAuthBench } from './auth.ts';
+import { GRANTS_DEFAULTS, grantsOptions, runGrantsBench } from './grants.ts';
+import { parseFlags, printJson } from './stats.ts';
+import { TOKEN_DEFAULTS, runTokenBench, tokenOptions } from './token.ts';
 
 /**
  * `npm run bench`: the three benchmarks one after another at moderate sizes, then one summary

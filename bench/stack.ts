@@ -1,5 +1,5 @@
-import type { Lifetimes, Sandbox } from '../sandbox';
-import { freePort } from '../scripts/stack/free-port';
+import type { Lifetimes, Sandbox } from '../sandbox/index.ts';
+import { freePort } from '../scripts/stack/free-port.ts';
 import {
   newBenchApp,
   provisionInfra,
@@ -11,8 +11,8 @@ import {
   type BenchApp,
   type Infra,
   type ServiceProcess,
-} from './provision';
-import { log } from './stats';
+} from './provision.ts';
+import { log } from './stats.ts';
 
 export interface BenchStackOptions {
   users: number;

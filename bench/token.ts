@@ -2,9 +2,9 @@ import http from 'node:http';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { driveFlows } from './auth';
-import { BENCH_API_KEY, benchOpenId, cpuSeconds, cpuSecondsByName, RssSampler } from './provision';
-import { startBenchStack } from './stack';
+import { driveFlows } from './auth.ts';
+import { BENCH_API_KEY, benchOpenId, cpuSeconds, cpuSecondsByName, RssSampler } from './provision.ts';
+import { startBenchStack } from './stack.ts';
 import {
   log,
   mb,
@@ -16,7 +16,7 @@ import {
   sleep,
   summarize,
   type Flags,
-} from './stats';
+} from './stats.ts';
 
 export interface TokenBenchOptions {
   /** Users authorized (through the whole flow) before the load starts. */

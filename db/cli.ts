@@ -1,6 +1,6 @@
-import { loadConfig } from '../lib/config';
-import { runMain } from '../lib/main-guard';
-import { migrateSchema } from './migrate';
+import { loadConfig } from '../lib/config.ts';
+import { runMain } from '../lib/main-guard.ts';
+import { migrateSchema } from './migrate.ts';
 
 runMain('migrate', async () => {
   const applied = await migrateSchema(loadConfig());

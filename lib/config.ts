@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { API_KEY_ROLES, apiKeyRole, type ApiKeyRole } from './api-key-roles';
-import { DEFAULT_GRANT_SETTINGS, type GrantSettings } from './grant-types';
+import { API_KEY_ROLES, apiKeyRole, type ApiKeyRole } from './api-key-roles.ts';
+import { DEFAULT_GRANT_SETTINGS, type GrantSettings } from './grant-types.ts';
 
 /** Raised when the environment does not satisfy the contract; its message names the variable. */
 export class ConfigError extends Error {

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import type { DataConverter } from '@temporalio/common';
-import type { KeyRingEntry } from './config';
-import { SodiumPayloadCodec, type PayloadCodecOptions } from './payload-codec';
+import type { KeyRingEntry } from './config.ts';
+import { SodiumPayloadCodec, type PayloadCodecOptions } from './payload-codec.ts';
 
 /** Loaded by path: the workflow bundle must be built with it too (see bundleGrantWorkflows). */
 export const failureConverterPath = fileURLToPath(new URL('./failure-converter.cjs', import.meta.url));

@@ -1,9 +1,9 @@
-import { grantSettingsFrom, requireFeishuApp, type Config } from './config';
-import { createDb } from './db';
-import { FeishuGateway } from './feishu/gateway';
-import type { Logger } from './logger';
-import { TokenCipher, sodiumReady } from './token-crypto';
-import type { ServiceDeps } from './service-deps';
+import { grantSettingsFrom, requireFeishuApp, type Config } from './config.ts';
+import { createDb } from './db.ts';
+import { FeishuGateway } from './feishu/gateway.ts';
+import type { Logger } from './logger.ts';
+import { TokenCipher, sodiumReady } from './token-crypto.ts';
+import type { ServiceDeps } from './service-deps.ts';
 
 /** Builds the database pool, token cipher and Feishu gateway every process shares. */
 export async function createServiceDeps(config: Config, logger: Logger): Promise<ServiceDeps> {

@@ -1,6 +1,6 @@
-import type { Db } from './db';
-import { GRANT_STATUSES } from './grant-types';
-import { dbErrors, grantsByStatus, grantsExpiringSoon } from './metrics';
+import type { Db } from './db.ts';
+import { GRANT_STATUSES } from './grant-types.ts';
+import { dbErrors, grantsByStatus, grantsExpiringSoon } from './metrics.ts';
 
 /** Refreshes the grants-by-status gauges from PostgreSQL, the source of truth. */
 export async function updateGrantGauges(

@@ -1,4 +1,4 @@
-import type { Locale } from './grant-types';
+import type { Locale } from './grant-types.ts';
 
 /** The two languages the service speaks; cards carry both, pages pick by Accept-Language. */
 export type { Locale };

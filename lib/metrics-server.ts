@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { registry } from './metrics';
+import { registry } from './metrics.ts';
 
 /**
  * Serves /metrics on a port of its own, for Prometheus on the internal network: the worker has no

@@ -1,5 +1,5 @@
 import client from 'prom-client';
-import type { Db } from './db';
+import type { Db } from './db.ts';
 
 /**
  * The service's Prometheus metrics. Labels never carry user ids, tokens or free text: only the

@@ -7,9 +7,9 @@ import {
 } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import sodium from 'libsodium-wrappers';
-import type { KeyRingEntry } from './config';
+import type { KeyRingEntry } from './config.ts';
 import { markerPayload, REFUSED_ENCODING, UNENCRYPTED_ENCODING } from './payload-converter.cjs';
-import { sodiumReady } from './token-crypto';
+import { sodiumReady } from './token-crypto.ts';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
 export const KEY_ID_METADATA = 'encryption-key-id';

@@ -1,8 +1,8 @@
-import type { Db } from './db';
-import type { GrantSettings } from './grant-types';
-import type { FeishuGateway } from './feishu/gateway';
-import type { Logger } from './logger';
-import type { TokenCipher } from './token-crypto';
+import type { Db } from './db.ts';
+import type { GrantSettings } from './grant-types.ts';
+import type { FeishuGateway } from './feishu/gateway.ts';
+import type { Logger } from './logger.ts';
+import type { TokenCipher } from './token-crypto.ts';
 
 /** What activities need from the outside world, injected so tests and processes wire their own. */
 export interface ServiceDeps {

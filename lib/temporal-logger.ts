@@ -1,5 +1,5 @@
 import type { Logger as TemporalLogger, LogLevel, LogMetadata } from '@temporalio/common';
-import type { Logger } from './logger';
+import type { Logger } from './logger.ts';
 
 const LEVELS: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
   TRACE: 'trace',

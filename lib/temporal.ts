@@ -1,6 +1,6 @@
 import { Client, Connection, type TLSConfig } from '@temporalio/client';
-import { ConfigError, type TemporalConfig, type TemporalConnectionConfig } from './config';
-import { grantDataConverter } from './data-converter';
+import { ConfigError, type TemporalConfig, type TemporalConnectionConfig } from './config.ts';
+import { grantDataConverter } from './data-converter.ts';
 
 /**
  * How this service reaches Temporal: address, TLS or mTLS, and an API key (Temporal Cloud). One

@@ -1,5 +1,5 @@
 import sodium from 'libsodium-wrappers';
-import type { KeyRingEntry } from './config';
+import type { KeyRingEntry } from './config.ts';
 
 /** What a ciphertext is bound to: decrypting it as another app, user or kind fails. */
 export interface SealContext {

@@ -1,11 +1,11 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import type { App } from './config';
-import { OpenApiError, openApi } from './errors';
-import { jsonBody } from './http/body';
-import { randomHex } from './ids';
-import type { Runtime } from './runtime';
-import type { TenantToken } from './store';
+import type { App } from './config.ts';
+import { OpenApiError, openApi } from './errors.ts';
+import { jsonBody } from './http/body.ts';
+import { randomHex } from './ids.ts';
+import type { Runtime } from './runtime.ts';
+import type { TenantToken } from './store.ts';
 
 const REISSUE_BELOW_MS = 30 * 60 * 1000;
 

@@ -1,6 +1,6 @@
-import type { User } from './config';
-import { escapeHtml } from './html';
-import { stableHex } from './ids';
+import type { User } from './config.ts';
+import { escapeHtml } from './html.ts';
+import { stableHex } from './ids.ts';
 
 const COLORS = ['#3370ff', '#00b96b', '#ff8800', '#7f3bf5', '#f54a45', '#14c0ff'];
 

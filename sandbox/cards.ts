@@ -1,5 +1,5 @@
-import { openApi } from './errors';
-import { isObject, parseJson, type Json } from './http/body';
+import { openApi } from './errors.ts';
+import { isObject, parseJson, type Json } from './http/body.ts';
 
 export const CARD_LIMIT_BYTES = 30 * 1024;
 

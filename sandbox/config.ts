@@ -1,4 +1,4 @@
-import { stableHex } from './ids';
+import { stableHex } from './ids.ts';
 import type {
   CallbackMode,
   Lifetimes,
@@ -6,7 +6,7 @@ import type {
   SandboxOptions,
   SandboxUserOptions,
   WsClientConfig,
-} from './types';
+} from './types.ts';
 
 export const DEFAULT_SCOPES = [
   'offline_access',

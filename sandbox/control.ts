@@ -1,10 +1,10 @@
-import type { AppStatus, UserStatus } from './config';
-import type { FaultKind, FaultSettings } from './faults';
-import { ageMessage, clickCardButton, sendUserMessage, type ButtonSelector } from './interactions';
-import { createInspection, expireTokens, setUserStatus, updateApp, type TokenKind } from './inspection';
-import { revokeAuthorizations } from './oauth/grants';
-import { approveAuthorization, approveDevice, denyAuthorization } from './oauth/routes';
-import type { Runtime } from './runtime';
+import type { AppStatus, UserStatus } from './config.ts';
+import type { FaultKind, FaultSettings } from './faults.ts';
+import { ageMessage, clickCardButton, sendUserMessage, type ButtonSelector } from './interactions.ts';
+import { createInspection, expireTokens, setUserStatus, updateApp, type TokenKind } from './inspection.ts';
+import { revokeAuthorizations } from './oauth/grants.ts';
+import { approveAuthorization, approveDevice, denyAuthorization } from './oauth/routes.ts';
+import type { Runtime } from './runtime.ts';
 
 /** Everything a test can do to or learn from a running sandbox; `/__sandbox/...` exposes the same over HTTP. */
 export function createControl(rt: Runtime) {

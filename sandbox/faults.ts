@@ -1,6 +1,6 @@
 import type { Context, Next } from 'koa';
-import { oauth, openApi } from './errors';
-import { sendOAuthError } from './http/respond';
+import { oauth, openApi } from './errors.ts';
+import { sendOAuthError } from './http/respond.ts';
 
 export type FaultKind = 'http5xx' | 'serverError' | 'unavailable' | 'rateLimit';
 

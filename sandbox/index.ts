@@ -1,14 +1,14 @@
 import pino from 'pino';
-import { CallbackHub } from './callbacks/hub';
-import { resolveConfig } from './config';
-import { createControl, type SandboxControl } from './control';
-import { Faults } from './faults';
-import { Counters } from './http/counters';
-import { RateLimiter } from './rate-limit';
-import type { Runtime } from './runtime';
-import { listen } from './server';
-import { Store } from './store';
-import type { SandboxOptions } from './types';
+import { CallbackHub } from './callbacks/hub.ts';
+import { resolveConfig } from './config.ts';
+import { createControl, type SandboxControl } from './control.ts';
+import { Faults } from './faults.ts';
+import { Counters } from './http/counters.ts';
+import { RateLimiter } from './rate-limit.ts';
+import type { Runtime } from './runtime.ts';
+import { listen } from './server.ts';
+import { Store } from './store.ts';
+import type { SandboxOptions } from './types.ts';
 
 export type {
   SandboxAppOptions,
@@ -16,10 +16,10 @@ export type {
   SandboxUserOptions,
   Lifetimes,
   WsClientConfig,
-} from './types';
-export type { FaultKind, FaultSettings } from './faults';
-export type { ButtonSelector, ClickResult } from './interactions';
-export type { MessageSnapshot, TokenKind } from './inspection';
+} from './types.ts';
+export type { FaultKind, FaultSettings } from './faults.ts';
+export type { ButtonSelector, ClickResult } from './interactions.ts';
+export type { MessageSnapshot, TokenKind } from './inspection.ts';
 
 export type Sandbox = SandboxControl & {
   /** Base URL: use it as both the SDK's `domain` and `oauthBaseUrl`. */

@@ -1,9 +1,9 @@
-import type { AppStatus, UserStatus } from './config';
-import { openIdFor } from './config';
-import { isObject, parseJson } from './http/body';
-import { latest } from './messages';
-import type { Runtime } from './runtime';
-import type { Message } from './store';
+import type { AppStatus, UserStatus } from './config.ts';
+import { openIdFor } from './config.ts';
+import { isObject, parseJson } from './http/body.ts';
+import { latest } from './messages.ts';
+import type { Runtime } from './runtime.ts';
+import type { Message } from './store.ts';
 
 export interface MessageFilter {
   appId?: string;

@@ -1,11 +1,11 @@
-import { buttonsOf, parseCardContent, validateCard, type CardButton } from './cards';
-import { cardAction, messageReceived } from './callbacks/envelopes';
-import type { Delivery } from './callbacks/hub';
-import { isObject, type Json } from './http/body';
-import { randomHex } from './ids';
-import { addVersion, createMessage, latest } from './messages';
-import type { Runtime } from './runtime';
-import type { Message } from './store';
+import { buttonsOf, parseCardContent, validateCard, type CardButton } from './cards.ts';
+import { cardAction, messageReceived } from './callbacks/envelopes.ts';
+import type { Delivery } from './callbacks/hub.ts';
+import { isObject, type Json } from './http/body.ts';
+import { randomHex } from './ids.ts';
+import { addVersion, createMessage, latest } from './messages.ts';
+import type { Runtime } from './runtime.ts';
+import type { Message } from './store.ts';
 
 /** A button by position, by its text, or by (a subset of) its callback value. */
 export type ButtonSelector = number | string | Record<string, unknown>;

@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { startSandbox } from './index';
+import { startSandbox } from './index.ts';
 
 /** `npm start` without Feishu credentials: one sandbox app configured from SANDBOX_* variables. */
 const env = process.env;

@@ -1,15 +1,15 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { requireTenantToken } from './app-tokens';
-import { isShared, parseCardContent, validateCard } from './cards';
-import { openIdFor, type App, type User } from './config';
-import { openApi } from './errors';
-import { isObject, jsonBody, parseJson, type Json } from './http/body';
-import { ok } from './http/respond';
-import { addVersion, createMessage, latest, toApiMessage } from './messages';
-import { PER_APP_API, PER_MESSAGE_UPDATE, PER_USER_SEND } from './rate-limit';
-import type { Runtime } from './runtime';
-import type { Message } from './store';
+import { requireTenantToken } from './app-tokens.ts';
+import { isShared, parseCardContent, validateCard } from './cards.ts';
+import { openIdFor, type App, type User } from './config.ts';
+import { openApi } from './errors.ts';
+import { isObject, jsonBody, parseJson, type Json } from './http/body.ts';
+import { ok } from './http/respond.ts';
+import { addVersion, createMessage, latest, toApiMessage } from './messages.ts';
+import { PER_APP_API, PER_MESSAGE_UPDATE, PER_USER_SEND } from './rate-limit.ts';
+import type { Runtime } from './runtime.ts';
+import type { Message } from './store.ts';
 
 const UUID_TTL_MS = 60 * 60 * 1000;
 const EDITABLE_MS = 14 * 86400 * 1000;

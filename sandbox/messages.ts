@@ -1,5 +1,5 @@
-import { newMessageId } from './ids';
-import type { Message, MessageVersion, Store, VersionSource } from './store';
+import { newMessageId } from './ids.ts';
+import type { Message, MessageVersion, Store, VersionSource } from './store.ts';
 
 export const latest = (message: Message): MessageVersion => message.versions[message.versions.length - 1]!;
 

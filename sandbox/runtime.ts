@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
-import type { CallbackHub } from './callbacks/hub';
-import type { ResolvedConfig } from './config';
-import type { Faults } from './faults';
-import type { Counters } from './http/counters';
-import type { RateLimiter } from './rate-limit';
-import type { Store } from './store';
+import type { CallbackHub } from './callbacks/hub.ts';
+import type { ResolvedConfig } from './config.ts';
+import type { Faults } from './faults.ts';
+import type { Counters } from './http/counters.ts';
+import type { RateLimiter } from './rate-limit.ts';
+import type { Store } from './store.ts';
 
 /** What every route and helper shares for one running sandbox. */
 export interface Runtime {

@@ -1,11 +1,11 @@
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { z } from 'zod';
-import { avatarSvg } from './avatars';
-import type { SandboxControl } from './control';
-import { AuthorizePageError } from './errors';
-import { jsonBody } from './http/body';
-import type { Runtime } from './runtime';
+import { avatarSvg } from './avatars.ts';
+import type { SandboxControl } from './control.ts';
+import { AuthorizePageError } from './errors.ts';
+import { jsonBody } from './http/body.ts';
+import type { Runtime } from './runtime.ts';
 
 export const SANDBOX_PREFIX = '/__sandbox';
 

@@ -2,17 +2,17 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import Koa from 'koa';
-import { registerAppTokenRoutes } from './app-tokens';
-import { registerChatView } from './chat-view/routes';
-import type { SandboxControl } from './control';
-import { openApi } from './errors';
-import { isApiPath } from './faults';
-import { errorMiddleware } from './http/respond';
-import { registerMessageRoutes } from './messages-api';
-import { registerOAuthRoutes } from './oauth/routes';
-import type { Runtime } from './runtime';
-import { registerSandboxApi } from './sandbox-api';
-import { registerUserInfoRoute } from './user-info';
+import { registerAppTokenRoutes } from './app-tokens.ts';
+import { registerChatView } from './chat-view/routes.ts';
+import type { SandboxControl } from './control.ts';
+import { openApi } from './errors.ts';
+import { isApiPath } from './faults.ts';
+import { errorMiddleware } from './http/respond.ts';
+import { registerMessageRoutes } from './messages-api.ts';
+import { registerOAuthRoutes } from './oauth/routes.ts';
+import type { Runtime } from './runtime.ts';
+import { registerSandboxApi } from './sandbox-api.ts';
+import { registerUserInfoRoute } from './user-info.ts';
 
 function buildApp(rt: Runtime, control: SandboxControl): Koa {
   const router = new Router();

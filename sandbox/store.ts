@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { openIdFor, type App, type ResolvedConfig, type User } from './config';
-import { stableHex } from './ids';
+import { openIdFor, type App, type ResolvedConfig, type User } from './config.ts';
+import { stableHex } from './ids.ts';
 
 export interface TenantToken {
   token: string;

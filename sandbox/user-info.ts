@@ -1,10 +1,10 @@
 import type Router from '@koa/router';
-import { bearerToken } from './app-tokens';
-import { avatarUrls } from './avatars';
-import { openIdFor, type User } from './config';
-import { ok } from './http/respond';
-import { checkUserAccessToken } from './oauth/grants';
-import type { Runtime } from './runtime';
+import { bearerToken } from './app-tokens.ts';
+import { avatarUrls } from './avatars.ts';
+import { openIdFor, type User } from './config.ts';
+import { ok } from './http/respond.ts';
+import { checkUserAccessToken } from './oauth/grants.ts';
+import type { Runtime } from './runtime.ts';
 
 /** Optional fields appear only with the scope Feishu ties them to. */
 const SCOPED_FIELDS: Array<[scope: string, fields: (u: User) => Record<string, string | undefined>]> = [

@@ -1,11 +1,11 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadApiKeys } from '../lib/config';
-import { CLUSTER_PORTS, publicBaseUrlOf, startCluster, type Cluster } from './stack/cluster';
-import { loadLocalEnv } from './stack/local-env';
-import { elapsed, step } from './stack/progress';
-import { startSandboxProcess, useLocalSandbox } from './stack/sandbox';
+import { loadApiKeys } from '../lib/config.ts';
+import { CLUSTER_PORTS, publicBaseUrlOf, startCluster, type Cluster } from './stack/cluster.ts';
+import { loadLocalEnv } from './stack/local-env.ts';
+import { elapsed, step } from './stack/progress.ts';
+import { startSandboxProcess, useLocalSandbox } from './stack/sandbox.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SANDBOX_PORT = 13100;

@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { provisionInfra, root } from '../bench/provision';
-import { fuzzApi, startFuzzStack, type FuzzReport } from '../test/helpers/fuzz';
-import { freePort } from './stack/free-port';
-import { elapsed, step } from './stack/progress';
+import { provisionInfra, root } from '../bench/provision.ts';
+import { fuzzApi, startFuzzStack, type FuzzReport } from '../test/helpers/fuzz.ts';
+import { freePort } from './stack/free-port.ts';
+import { elapsed, step } from './stack/progress.ts';
 
 /**
  * Random cases per operation and role. Schemathesis' coverage phase sends ~2,000 requests over the

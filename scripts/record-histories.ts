@@ -5,24 +5,24 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { historyToJSON, type History } from '@temporalio/common/lib/proto-utils.js';
 import proto from '@temporalio/proto';
-import { migrate } from '../db/migrate';
-import { decodeHistoryJSON } from '../lib/history-payloads';
-import { SodiumPayloadCodec } from '../lib/payload-codec';
-import { authorizeUrlOf, cardOf, eventually } from '../test/helpers/cards';
-import { authorize, openRedirect, pendingCard, waitForCardTitle } from '../test/helpers/flows';
+import { migrate } from '../db/migrate.ts';
+import { decodeHistoryJSON } from '../lib/history-payloads.ts';
+import { SodiumPayloadCodec } from '../lib/payload-codec.ts';
+import { authorizeUrlOf, cardOf, eventually } from '../test/helpers/cards.ts';
+import { authorize, openRedirect, pendingCard, waitForCardTitle } from '../test/helpers/flows.ts';
 import {
   addToManifest,
   historiesDir,
   readManifest,
   sha256Of,
   type ManifestEntry,
-} from '../test/helpers/history-fixtures';
-import { startStack, type Stack, type StackOptions } from '../test/helpers/stack';
-import { getToken } from '../test/helpers/tokens';
-import { step } from './stack/progress';
-import { ensureLocalPostgres } from './stack/postgres';
-import { findOrBuildTemporalCli } from './stack/temporal-cli';
-import { ensureDevServer } from './stack/temporal-server';
+} from '../test/helpers/history-fixtures.ts';
+import { startStack, type Stack, type StackOptions } from '../test/helpers/stack.ts';
+import { getToken } from '../test/helpers/tokens.ts';
+import { step } from './stack/progress.ts';
+import { ensureLocalPostgres } from './stack/postgres.ts';
+import { findOrBuildTemporalCli } from './stack/temporal-cli.ts';
+import { ensureDevServer } from './stack/temporal-server.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 

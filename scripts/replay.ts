@@ -5,11 +5,11 @@ import { parseArgs } from 'node:util';
 import type { DataConverter } from '@temporalio/common';
 import { historyFromJSON, type History } from '@temporalio/common/lib/proto-utils.js';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
-import { loadTemporalConfig } from '../lib/config';
-import { failureConverterPath, grantDataConverter } from '../lib/data-converter';
-import { connectTemporal } from '../lib/temporal';
-import { workflowsPath } from '../workers/worker';
-import { loadLocalEnv } from './stack/local-env';
+import { loadTemporalConfig } from '../lib/config.ts';
+import { failureConverterPath, grantDataConverter } from '../lib/data-converter.ts';
+import { connectTemporal } from '../lib/temporal.ts';
+import { workflowsPath } from '../workers/worker.ts';
+import { loadLocalEnv } from './stack/local-env.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 

@@ -1,8 +1,8 @@
-import { loadConfig, requireFeishuApp } from '../lib/config';
-import { createDb } from '../lib/db';
-import { runMain } from '../lib/main-guard';
-import { reencryptGrants } from '../lib/store/key-rotation';
-import { TokenCipher, sodiumReady } from '../lib/token-crypto';
+import { loadConfig, requireFeishuApp } from '../lib/config.ts';
+import { createDb } from '../lib/db.ts';
+import { runMain } from '../lib/main-guard.ts';
+import { reencryptGrants } from '../lib/store/key-rotation.ts';
+import { TokenCipher, sodiumReady } from '../lib/token-crypto.ts';
 
 /**
  * `npm run keys:rotate`: re-seals every stored token under the first key of

@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createSimEnv } from '../test/sim/harness/env';
-import { installQuietRuntime } from '../test/sim/harness/runtime';
-import { formatFailure, runSimulation } from '../test/sim/random/run';
-import { findOrBuildTimeSkippingServer } from './stack/time-skipping-server';
+import { createSimEnv } from '../test/sim/harness/env.ts';
+import { installQuietRuntime } from '../test/sim/harness/runtime.ts';
+import { formatFailure, runSimulation } from '../test/sim/random/run.ts';
+import { findOrBuildTimeSkippingServer } from './stack/time-skipping-server.ts';
 
 const USAGE = `npm run simulate -- [--grants N] [--days D] [--seed S] [--check-every DAYS] [--restarts] [--workflows PATH]
 

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureDebianPackages, TEST_TOOLS } from './stack/debian-packages';
-import { elapsed, step } from './stack/progress';
+import { ensureDebianPackages, TEST_TOOLS } from './stack/debian-packages.ts';
+import { elapsed, step } from './stack/progress.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = (name: string) => path.join(root, 'node_modules', '.bin', name);

@@ -2,7 +2,13 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fixturePaths, historiesDir, manifestPath, readManifest, sha256Of } from './helpers/history-fixtures';
+import {
+  fixturePaths,
+  historiesDir,
+  manifestPath,
+  readManifest,
+  sha256Of,
+} from './helpers/history-fixtures.ts';
 
 function git(cwd: string, args: string[]): string {
   return execFileSync('git', ['-c', 'core.quotepath=off', ...args], {

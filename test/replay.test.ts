@@ -6,9 +6,9 @@ import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import { DefaultLogger, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { failureConverterPath, grantDataConverter } from '../lib/data-converter';
-import { bundleGrantWorkflows } from '../workers/worker';
-import { fixturePaths, historiesDir, readManifest } from './helpers/history-fixtures';
+import { failureConverterPath, grantDataConverter } from '../lib/data-converter.ts';
+import { bundleGrantWorkflows } from '../workers/worker.ts';
+import { fixturePaths, historiesDir, readManifest } from './helpers/history-fixtures.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** Recorded at 0f8d4b2, the version live before grant-v2: the runs open at that deploy look like these. */

@@ -1,14 +1,14 @@
-import { connectOrExplain, temporalConnectionOptions } from '../lib/temporal';
+import { connectOrExplain, temporalConnectionOptions } from '../lib/temporal.ts';
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
-import { migrateSchema } from '../db/migrate';
-import { loadConfig } from '../lib/config';
-import { assertDatabaseReachable } from '../lib/db';
-import { createServiceDeps } from '../lib/feishu-deps';
-import { createLogger } from '../lib/logger';
-import { runMain } from '../lib/main-guard';
-import { serveMetrics } from '../lib/metrics-server';
-import { temporalLogger } from '../lib/temporal-logger';
-import { createGrantWorkers } from './worker';
+import { migrateSchema } from '../db/migrate.ts';
+import { loadConfig } from '../lib/config.ts';
+import { assertDatabaseReachable } from '../lib/db.ts';
+import { createServiceDeps } from '../lib/feishu-deps.ts';
+import { createLogger } from '../lib/logger.ts';
+import { runMain } from '../lib/main-guard.ts';
+import { serveMetrics } from '../lib/metrics-server.ts';
+import { temporalLogger } from '../lib/temporal-logger.ts';
+import { createGrantWorkers } from './worker.ts';
 
 runMain('worker', async () => {
   const config = loadConfig();

@@ -6,10 +6,10 @@ import {
   bundleWorkflowCode,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
-import { createActivities, type ServiceDeps } from '../activities';
-import type { KeyRingEntry } from '../lib/config';
-import { failureConverterPath, grantDataConverter, payloadConverterPath } from '../lib/data-converter';
-import { refreshTaskQueue } from '../workflows/task-queues';
+import { createActivities, type ServiceDeps } from '../activities/index.ts';
+import type { KeyRingEntry } from '../lib/config.ts';
+import { failureConverterPath, grantDataConverter, payloadConverterPath } from '../lib/data-converter.ts';
+import { refreshTaskQueue } from '../workflows/task-queues.ts';
 
 const workflowsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'workflows');
 export const workflowsPath = path.join(workflowsDir, 'index.ts');

@@ -1,6 +1,6 @@
 import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
-import { failureReasonOf } from '../lib/feishu/errors';
-import type { FailureReason } from '../lib/grant-types';
+import { failureReasonOf } from '../lib/feishu/errors.ts';
+import type { FailureReason } from '../lib/grant-types.ts';
 
 /** Why sending a card failed, from the activity failure's Feishu error kind (its type) and code. */
 export function cardFailure(err: unknown): { reason: FailureReason; errorCode?: number } {

@@ -1,6 +1,6 @@
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { refreshTaskQueue } from './task-queues';
+import type { Activities } from '../activities/index.ts';
+import { refreshTaskQueue } from './task-queues.ts';
 
 /**
  * How the grant workflow calls its activities. Each group's retry budget is chosen by who waits:

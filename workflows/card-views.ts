@@ -1,5 +1,5 @@
-import type { CardView } from '../lib/cards/build';
-import type { AttemptOutcome } from '../lib/grant-types';
+import type { CardView } from '../lib/cards/build.ts';
+import type { AttemptOutcome } from '../lib/grant-types.ts';
 
 export type SettledView = Exclude<CardView, { state: 'pending' }>;
 

@@ -1,4 +1,4 @@
-import type { GrantState } from '../lib/grant-types';
+import type { GrantState } from '../lib/grant-types.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 

@@ -1,4 +1,4 @@
-import type { CardNotice, GrantSettings, GrantState, Locale } from '../lib/grant-types';
+import type { CardNotice, GrantSettings, GrantState, Locale } from '../lib/grant-types.ts';
 
 /** The failure type of an update whose card could not be sent; the API answers it with a 4xx. */
 export const CARD_NOT_SENT = 'CardNotSent';

@@ -24,22 +24,22 @@ import type {
   RedirectDelivery,
   RevokeRequest,
   TokenMeta,
-} from '../lib/grant-types';
-import { FeishuAuthStatus, FeishuTokenExpiresAt } from '../lib/search-attributes';
-import { REFRESH_REFUSED } from '../activities/failure-types';
-import { cardFailure, failureType } from './activity-failures';
-import { cardUpdates, cards, exchange, refreshers, store } from './activity-proxies';
-import { settledView, type SettledView } from './card-views';
-import { describeGrant } from './details';
+} from '../lib/grant-types.ts';
+import { FeishuAuthStatus, FeishuTokenExpiresAt } from '../lib/search-attributes.ts';
+import { REFRESH_REFUSED } from '../activities/failure-types.ts';
+import { cardFailure, failureType } from './activity-failures.ts';
+import { cardUpdates, cards, exchange, refreshers, store } from './activity-proxies.ts';
+import { settledView, type SettledView } from './card-views.ts';
+import { describeGrant } from './details.ts';
 import {
   CARD_NOT_SENT,
   type CarriedGrant,
   type GrantWorkflow,
   type GrantWorkflowInput,
   type OwedNotice,
-} from './grant-contract';
-import { Lock } from './lock';
-import { grantEndsAt, refreshDueAt, refreshRetryDelayMs, renewalNoticesAt } from './timing';
+} from './grant-contract.ts';
+import { Lock } from './lock.ts';
+import { grantEndsAt, refreshDueAt, refreshRetryDelayMs, renewalNoticesAt } from './timing.ts';
 
 /**
  * A run continues as new well before Temporal's limits (2,000 updates, 51,200 events per run) and

@@ -4,11 +4,11 @@ import {
   type GrantSettings,
   type GrantState,
   type RedirectDelivery,
-} from '../lib/grant-types';
-import { store } from './activity-proxies';
-import type { GrantWorkflowInput } from './grant-contract';
-import { Grant } from './grant-state';
-import { grantWorkflowV1 } from './legacy/grant-v1';
+} from '../lib/grant-types.ts';
+import { store } from './activity-proxies.ts';
+import type { GrantWorkflowInput } from './grant-contract.ts';
+import { Grant } from './grant-state.ts';
+import { grantWorkflowV1 } from './legacy/grant-v1.ts';
 import {
   cancelAttempt,
   deliverRedirect,
@@ -16,9 +16,9 @@ import {
   grantState,
   requestAuthorization,
   revoke,
-} from './messages';
+} from './messages.ts';
 
-export { CARD_NOT_SENT, type GrantWorkflowInput } from './grant-contract';
+export { CARD_NOT_SENT, type GrantWorkflowInput } from './grant-contract.ts';
 
 /**
  * Runs begun before this marker existed replay on the code they were recorded with (docs/operations.md,

@@ -1,1 +1,1 @@
-export { grantWorkflow } from './grant';
+export { grantWorkflow } from './grant.ts';

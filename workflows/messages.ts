@@ -7,7 +7,7 @@ import type {
   RedirectDelivery,
   RevokeRequest,
   TokenMeta,
-} from '../lib/grant-types';
+} from '../lib/grant-types.ts';
 
 /** Ask for authorization (API, bot DM, Retry button); the update of update-with-start. */
 export const requestAuthorization = defineUpdate<

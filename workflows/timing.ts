@@ -1,4 +1,4 @@
-import type { GrantSettings, TokenMeta } from '../lib/grant-types';
+import type { GrantSettings, TokenMeta } from '../lib/grant-types.ts';
 
 /**
  * When a grant's work falls due. Pure: the workflow passes its clock and its (replay-safe) random

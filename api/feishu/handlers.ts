@@ -1,13 +1,13 @@
 import { z } from 'zod';
-import type { Db } from '../../lib/db';
-import type { Text } from '../../lib/i18n';
-import type { Logger } from '../../lib/logger';
-import { getSession } from '../../lib/store/sessions';
-import { auditStream, failureOutcome } from '../audit';
-import type { GrantService } from '../grants';
-import { revokeGrant } from '../revoke';
-import { scopeParam } from '../routes/params';
-import { assertWithinScopeCap } from '../scope-cap';
+import type { Db } from '../../lib/db.ts';
+import type { Text } from '../../lib/i18n.ts';
+import type { Logger } from '../../lib/logger.ts';
+import { getSession } from '../../lib/store/sessions.ts';
+import { auditStream, failureOutcome } from '../audit.ts';
+import type { GrantService } from '../grants.ts';
+import { revokeGrant } from '../revoke.ts';
+import { scopeParam } from '../routes/params.ts';
+import { assertWithinScopeCap } from '../scope-cap.ts';
 
 /** What Feishu shows the clicking user at once; the card itself changes afterwards. */
 export interface CallbackAnswer {

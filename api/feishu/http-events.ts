@@ -2,14 +2,14 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import Router from '@koa/router';
 import * as lark from '@larksuiteoapi/node-sdk';
 import type { Context } from 'koa';
-import type { Db } from '../../lib/db';
-import type { Logger } from '../../lib/logger';
-import { feishuCallbackDuration } from '../../lib/metrics';
-import { EVENT_ID_WINDOW_SECONDS, firstSighting } from '../../lib/store/replay-guard';
+import type { Db } from '../../lib/db.ts';
+import type { Logger } from '../../lib/logger.ts';
+import { feishuCallbackDuration } from '../../lib/metrics.ts';
+import { EVENT_ID_WINDOW_SECONDS, firstSighting } from '../../lib/store/replay-guard.ts';
 import { z } from 'zod';
-import { HttpError } from '../errors';
-import type { Operation } from '../openapi';
-import type { CallbackHandlers } from './handlers';
+import { HttpError } from '../errors.ts';
+import type { Operation } from '../openapi.ts';
+import type { CallbackHandlers } from './handlers.ts';
 
 export interface HttpEventsOptions {
   db: Db;

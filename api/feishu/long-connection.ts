@@ -1,8 +1,8 @@
 import * as lark from '@larksuiteoapi/node-sdk';
-import { sdkLogger } from '../../lib/feishu/sdk-logger';
-import type { Logger } from '../../lib/logger';
-import { feishuCallbackDuration } from '../../lib/metrics';
-import type { CallbackHandlers } from './handlers';
+import { sdkLogger } from '../../lib/feishu/sdk-logger.ts';
+import type { Logger } from '../../lib/logger.ts';
+import { feishuCallbackDuration } from '../../lib/metrics.ts';
+import type { CallbackHandlers } from './handlers.ts';
 
 interface Frame {
   headers: { key: string; value: string }[];

@@ -1,17 +1,17 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
-import type { Db } from '../../lib/db';
-import { getGrant, type GrantRow } from '../../lib/store/grants';
-import { latestSession, listGrants } from '../../lib/store/queries';
-import { getSession, type SessionRow } from '../../lib/store/sessions';
-import type { AttemptWaits } from '../attempt-waits';
-import type { GrantService } from '../grants';
-import { assertWithinScopeCap } from '../scope-cap';
-import { HttpError, parseInput } from '../errors';
-import { GRANT_STATUSES, type AuthorizationResponse } from '../../lib/grant-types';
-import type { Operation } from '../openapi';
-import { openIdParam, openIdPath, queryInteger, scopeParam } from './params';
+import type { Db } from '../../lib/db.ts';
+import { getGrant, type GrantRow } from '../../lib/store/grants.ts';
+import { latestSession, listGrants } from '../../lib/store/queries.ts';
+import { getSession, type SessionRow } from '../../lib/store/sessions.ts';
+import type { AttemptWaits } from '../attempt-waits.ts';
+import type { GrantService } from '../grants.ts';
+import { assertWithinScopeCap } from '../scope-cap.ts';
+import { HttpError, parseInput } from '../errors.ts';
+import { GRANT_STATUSES, type AuthorizationResponse } from '../../lib/grant-types.ts';
+import type { Operation } from '../openapi.ts';
+import { openIdParam, openIdPath, queryInteger, scopeParam } from './params.ts';
 
 const requestBody = z.object({
   open_id: openIdParam,

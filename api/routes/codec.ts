@@ -4,8 +4,8 @@ import type { PayloadCodec } from '@temporalio/common';
 import { JSONToPayload, payloadToJSON } from '@temporalio/common/lib/proto-utils.js';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
-import { HttpError, parseInput } from '../errors';
-import type { Operation } from '../openapi';
+import { HttpError, parseInput } from '../errors.ts';
+import type { Operation } from '../openapi.ts';
 
 export interface CodecRouteOptions {
   codec: PayloadCodec;

@@ -1,8 +1,8 @@
 import Router from '@koa/router';
 import type { Client } from '@temporalio/client';
 import { z } from 'zod';
-import type { Db } from '../../lib/db';
-import type { Operation } from '../openapi';
+import type { Db } from '../../lib/db.ts';
+import type { Operation } from '../openapi.ts';
 
 const CHECK_TIMEOUT_MS = 2_000;
 

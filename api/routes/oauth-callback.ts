@@ -1,14 +1,19 @@
 import Router from '@koa/router';
 import { z } from 'zod';
-import type { Db } from '../../lib/db';
-import { hashState, isWellFormedState } from '../../lib/feishu/oauth';
-import { localeFromAcceptLanguage } from '../../lib/i18n';
-import { findSessionByStateHash, getSession, storeCodeOnce, type SessionRow } from '../../lib/store/sessions';
-import type { TokenCipher } from '../../lib/token-crypto';
-import type { AttemptOutcome, FailureReason } from '../../lib/grant-types';
-import type { GrantService } from '../grants';
-import type { Operation } from '../openapi';
-import { renderOutcomePage, type PageOutcome } from '../pages';
+import type { Db } from '../../lib/db.ts';
+import { hashState, isWellFormedState } from '../../lib/feishu/oauth.ts';
+import { localeFromAcceptLanguage } from '../../lib/i18n.ts';
+import {
+  findSessionByStateHash,
+  getSession,
+  storeCodeOnce,
+  type SessionRow,
+} from '../../lib/store/sessions.ts';
+import type { TokenCipher } from '../../lib/token-crypto.ts';
+import type { AttemptOutcome, FailureReason } from '../../lib/grant-types.ts';
+import type { GrantService } from '../grants.ts';
+import type { Operation } from '../openapi.ts';
+import { renderOutcomePage, type PageOutcome } from '../pages.ts';
 
 const MAX_CODE_LENGTH = 4096;
 

@@ -1,17 +1,17 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
-import type { Db } from '../../lib/db';
-import { countDbErrors } from '../../lib/metrics';
-import { getGrant, getServableToken, type ServableToken } from '../../lib/store/grants';
-import { userHistory } from '../../lib/store/queries';
-import type { TokenCipher } from '../../lib/token-crypto';
-import { audited, type AuditRecord } from '../audit';
-import { HttpError, parseInput } from '../errors';
-import { revokeGrant } from '../revoke';
-import type { GrantService } from '../grants';
-import type { Operation } from '../openapi';
-import { openIdPath, queryInteger } from './params';
+import type { Db } from '../../lib/db.ts';
+import { countDbErrors } from '../../lib/metrics.ts';
+import { getGrant, getServableToken, type ServableToken } from '../../lib/store/grants.ts';
+import { userHistory } from '../../lib/store/queries.ts';
+import type { TokenCipher } from '../../lib/token-crypto.ts';
+import { audited, type AuditRecord } from '../audit.ts';
+import { HttpError, parseInput } from '../errors.ts';
+import { revokeGrant } from '../revoke.ts';
+import type { GrantService } from '../grants.ts';
+import type { Operation } from '../openapi.ts';
+import { openIdPath, queryInteger } from './params.ts';
 
 const GONE: ReadonlySet<string> = new Set(['needs_reauth', 'revoked']);
 

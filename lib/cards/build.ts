@@ -1,6 +1,6 @@
-import type { FailureReason } from '../grant-types';
-import { describeScope, type Text } from '../i18n';
-import { FAILURE_WORDS, T } from './text';
+import type { FailureReason } from '../grant-types.ts';
+import { describeScope, type Text } from '../i18n.ts';
+import { FAILURE_WORDS, T } from './text.ts';
 
 /** The value every callback button carries; the handler checks it against the operator. */
 export interface CardActionValue {

@@ -1,5 +1,5 @@
-import type { FailureReason } from '../grant-types';
-import type { Text } from '../i18n';
+import type { FailureReason } from '../grant-types.ts';
+import type { Text } from '../i18n.ts';
 
 /** Every sentence a card or page shows, in both languages. */
 export const T = {

@@ -1,4 +1,4 @@
-import type { FailureReason } from '../grant-types';
+import type { FailureReason } from '../grant-types.ts';
 
 /**
  * How the service reacts to each Feishu error it can meet (docs/feishu-facts.md §2 and §6).

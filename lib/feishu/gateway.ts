@@ -1,10 +1,10 @@
-import type { Profile } from '../grant-types';
+import type { Profile } from '../grant-types.ts';
 import * as lark from '@larksuiteoapi/node-sdk';
-import { feishuApiRequests } from '../metrics';
-import type { Logger } from '../logger';
-import { FeishuApiError } from './errors';
-import { feishuHttp, inCallScope, type CallScope } from './http';
-import { sdkLogger } from './sdk-logger';
+import { feishuApiRequests } from '../metrics.ts';
+import type { Logger } from '../logger.ts';
+import { FeishuApiError } from './errors.ts';
+import { feishuHttp, inCallScope, type CallScope } from './http.ts';
+import { sdkLogger } from './sdk-logger.ts';
 
 export interface TokenSet {
   accessToken: string;

@@ -1,5 +1,5 @@
-import type { Db, Queryable } from '../db';
-import type { GrantStatus, Profile, RevokedBy, RevokeRequest, TokenMeta } from '../grant-types';
+import type { Db, Queryable } from '../db.ts';
+import type { GrantStatus, Profile, RevokedBy, RevokeRequest, TokenMeta } from '../grant-types.ts';
 
 export interface GrantRow {
   app_id: string;

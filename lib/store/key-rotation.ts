@@ -1,5 +1,5 @@
-import type { Db } from '../db';
-import type { TokenCipher } from '../token-crypto';
+import type { Db } from '../db.ts';
+import type { TokenCipher } from '../token-crypto.ts';
 
 interface SealedRow {
   app_id: string;

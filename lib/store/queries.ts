@@ -1,7 +1,7 @@
-import type { Db } from '../db';
-import type { RevokedBy } from '../grant-types';
-import type { GrantRow } from './grants';
-import type { SessionRow } from './sessions';
+import type { Db } from '../db.ts';
+import type { RevokedBy } from '../grant-types.ts';
+import type { GrantRow } from './grants.ts';
+import type { SessionRow } from './sessions.ts';
 
 export interface HistoryEntry {
   at: Date;

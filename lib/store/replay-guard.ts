@@ -1,5 +1,5 @@
-import type { Db } from '../db';
-import type { Logger } from '../logger';
+import type { Db } from '../db.ts';
+import type { Logger } from '../logger.ts';
 
 /** How long a delivered event id is remembered: Feishu re-delivers an unacknowledged event within a day. */
 export const EVENT_ID_WINDOW_SECONDS = 24 * 3600;

@@ -1,5 +1,5 @@
-import type { Db, Queryable } from '../db';
-import type { GrantStatus, Locale } from '../grant-types';
+import type { Db, Queryable } from '../db.ts';
+import type { GrantStatus, Locale } from '../grant-types.ts';
 
 export interface SessionRow {
   id: string;

@@ -1,7 +1,7 @@
-import type { CardButton } from '../cards';
-import type { App, User } from '../config';
-import { newEventId } from '../ids';
-import type { Message, Store } from '../store';
+import type { CardButton } from '../cards.ts';
+import type { App, User } from '../config.ts';
+import { newEventId } from '../ids.ts';
+import type { Message, Store } from '../store.ts';
 
 export interface Envelope {
   schema: '2.0';

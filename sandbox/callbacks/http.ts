@@ -1,6 +1,6 @@
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
-import type { App } from '../config';
-import { randomHex } from '../ids';
+import type { App } from '../config.ts';
+import { randomHex } from '../ids.ts';
 
 /** Feishu's event encryption: AES-256-CBC, key = SHA-256(encrypt key), random IV prepended, base64. */
 export function encrypt(encryptKey: string, plaintext: string): string {

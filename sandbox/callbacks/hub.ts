@@ -1,10 +1,10 @@
-import type { App } from '../config';
-import { randomHex } from '../ids';
-import type { Runtime } from '../runtime';
-import type { Envelope } from './envelopes';
-import { urlVerification } from './envelopes';
-import { buildRequest, post } from './http';
-import { WsGateway } from './ws-server';
+import type { App } from '../config.ts';
+import { randomHex } from '../ids.ts';
+import type { Runtime } from '../runtime.ts';
+import type { Envelope } from './envelopes.ts';
+import { urlVerification } from './envelopes.ts';
+import { buildRequest, post } from './http.ts';
+import { WsGateway } from './ws-server.ts';
 
 export interface Delivery {
   ok: boolean;

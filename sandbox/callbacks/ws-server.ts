@@ -2,10 +2,10 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type Router from '@koa/router';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { jsonBody } from '../http/body';
-import { randomHex, newUuid } from '../ids';
-import type { Runtime } from '../runtime';
-import { decodeFrame, encodeFrame, header, METHOD_CONTROL, METHOD_DATA, type Frame } from './ws-protocol';
+import { jsonBody } from '../http/body.ts';
+import { randomHex, newUuid } from '../ids.ts';
+import type { Runtime } from '../runtime.ts';
+import { decodeFrame, encodeFrame, header, METHOD_CONTROL, METHOD_DATA, type Frame } from './ws-protocol.ts';
 
 export const WS_ENDPOINT_PATH = '/callback/ws/endpoint';
 const CONNECT_PATH = '/callback/ws/connect';

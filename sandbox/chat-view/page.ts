@@ -1,8 +1,8 @@
-import { avatarPath } from '../avatars';
-import type { App, User } from '../config';
-import { escapeHtml, page } from '../html';
-import { CLIENT_SCRIPT } from './client-script';
-import { CHAT_CSS } from './styles';
+import { avatarPath } from '../avatars.ts';
+import type { App, User } from '../config.ts';
+import { escapeHtml, page } from '../html.ts';
+import { CLIENT_SCRIPT } from './client-script.ts';
+import { CHAT_CSS } from './styles.ts';
 
 export interface ChatPageInput {
   app: App;

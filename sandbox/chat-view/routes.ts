@@ -1,10 +1,10 @@
 import { PassThrough } from 'node:stream';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { openIdFor } from '../config';
-import { USER_COOKIE } from '../oauth/routes';
-import type { Runtime } from '../runtime';
-import { chatPage } from './page';
+import { openIdFor } from '../config.ts';
+import { USER_COOKIE } from '../oauth/routes.ts';
+import type { Runtime } from '../runtime.ts';
+import { chatPage } from './page.ts';
 
 export function registerChatView(router: Router, rt: Runtime): void {
   const render = (ctx: Context, openId: string | undefined) => {

@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { OpenApiError } from '../errors';
+import { OpenApiError } from '../errors.ts';
 
 const LIMIT_BYTES = 1024 * 1024;
 

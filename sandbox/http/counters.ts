@@ -1,5 +1,5 @@
 import type { Context, Next } from 'koa';
-import { isApiPath } from '../faults';
+import { isApiPath } from '../faults.ts';
 
 /** Requests per endpoint and outcome code (Feishu code, or `http_<status>` when the body has none). */
 export class Counters {

@@ -1,8 +1,8 @@
 import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
-import { AuthorizePageError, OAuthError, OpenApiError, oauth, openApi } from '../errors';
-import { randomHex } from '../ids';
-import { errorPage } from '../oauth/pages';
+import { AuthorizePageError, OAuthError, OpenApiError, oauth, openApi } from '../errors.ts';
+import { randomHex } from '../ids.ts';
+import { errorPage } from '../oauth/pages.ts';
 
 export function ok(ctx: Context, data: unknown): void {
   ctx.body = { code: 0, msg: 'success', data };

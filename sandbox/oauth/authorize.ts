@@ -1,7 +1,7 @@
-import type { App, User } from '../config';
-import { AuthorizePageError } from '../errors';
-import { randomHex } from '../ids';
-import type { AuthCode, Store } from '../store';
+import type { App, User } from '../config.ts';
+import { AuthorizePageError } from '../errors.ts';
+import { randomHex } from '../ids.ts';
+import type { AuthCode, Store } from '../store.ts';
 
 export interface AuthorizeRequest {
   app: App;

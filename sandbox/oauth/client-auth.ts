@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
-import type { App } from '../config';
-import { oauth } from '../errors';
-import type { Store } from '../store';
+import type { App } from '../config.ts';
+import { oauth } from '../errors.ts';
+import type { Store } from '../store.ts';
 
 function basicCredentials(ctx: Context): { id: string; secret: string } | undefined {
   const header = ctx.get('authorization');

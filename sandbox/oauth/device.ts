@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { App, User } from '../config';
-import { oauth } from '../errors';
-import { randomHex } from '../ids';
-import type { DeviceRequest, Store } from '../store';
-import { recordConsent, splitScopes } from './authorize';
+import type { App, User } from '../config.ts';
+import { oauth } from '../errors.ts';
+import { randomHex } from '../ids.ts';
+import type { DeviceRequest, Store } from '../store.ts';
+import { recordConsent, splitScopes } from './authorize.ts';
 
 export const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 export const DEVICE_VERIFY_PATH = '/oauth/v1/device/verify';

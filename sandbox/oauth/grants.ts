@@ -1,7 +1,7 @@
-import type { App, User } from '../config';
-import { oauth, openApi } from '../errors';
-import { jwtLikeToken, randomHex } from '../ids';
-import type { Authorization, RefreshToken, Store, UserToken } from '../store';
+import type { App, User } from '../config.ts';
+import { oauth, openApi } from '../errors.ts';
+import { jwtLikeToken, randomHex } from '../ids.ts';
+import type { Authorization, RefreshToken, Store, UserToken } from '../store.ts';
 
 export interface TokenResponse {
   code: 0;

@@ -1,6 +1,6 @@
-import { avatarPath } from '../avatars';
-import type { App, User } from '../config';
-import { escapeHtml, page } from '../html';
+import { avatarPath } from '../avatars.ts';
+import type { App, User } from '../config.ts';
+import { escapeHtml, page } from '../html.ts';
 
 const CSS = `
 .app{display:flex;align-items:center;gap:12px;margin-bottom:18px}

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { AuthCode } from '../store';
+import type { AuthCode } from '../store.ts';
 
 /** RFC 7636: plain compares as is, S256 compares base64url(sha256(verifier)). */
 export function verifierMatches(challenge: NonNullable<AuthCode['challenge']>, verifier: string): boolean {

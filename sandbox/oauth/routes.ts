@@ -1,13 +1,13 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { AuthorizePageError, oauth } from '../errors';
-import { paramsBody } from '../http/body';
-import type { Runtime } from '../runtime';
-import { approve, deny, parseAuthorizeRequest } from './authorize';
-import { authenticateClient } from './client-auth';
-import { DEVICE_VERIFY_PATH, decideDevice, findByUserCode, startDeviceAuthorization } from './device';
-import { consentPage, donePage, errorPage, userCodePage } from './pages';
-import { tokenEndpoint } from './token-endpoint';
+import { AuthorizePageError, oauth } from '../errors.ts';
+import { paramsBody } from '../http/body.ts';
+import type { Runtime } from '../runtime.ts';
+import { approve, deny, parseAuthorizeRequest } from './authorize.ts';
+import { authenticateClient } from './client-auth.ts';
+import { DEVICE_VERIFY_PATH, decideDevice, findByUserCode, startDeviceAuthorization } from './device.ts';
+import { consentPage, donePage, errorPage, userCodePage } from './pages.ts';
+import { tokenEndpoint } from './token-endpoint.ts';
 
 export const AUTHORIZE_PATH = '/open-apis/authen/v1/authorize';
 /** The chat view sets it, standing for "the person logged in to Feishu in this browser". */

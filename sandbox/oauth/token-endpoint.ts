@@ -1,14 +1,14 @@
 import type { Context } from 'koa';
-import type { App } from '../config';
-import { OAuthError, OpenApiError, oauth, openApi } from '../errors';
-import { paramsBody } from '../http/body';
-import { PER_APP_API } from '../rate-limit';
-import type { Runtime } from '../runtime';
-import type { Authorization, Store } from '../store';
-import { authenticateClient } from './client-auth';
-import { DEVICE_GRANT, pollDevice } from './device';
-import { assertCanIssue, issueForConsent, narrowScopes, rotate, type TokenResponse } from './grants';
-import { verifierMatches } from './pkce';
+import type { App } from '../config.ts';
+import { OAuthError, OpenApiError, oauth, openApi } from '../errors.ts';
+import { paramsBody } from '../http/body.ts';
+import { PER_APP_API } from '../rate-limit.ts';
+import type { Runtime } from '../runtime.ts';
+import type { Authorization, Store } from '../store.ts';
+import { authenticateClient } from './client-auth.ts';
+import { DEVICE_GRANT, pollDevice } from './device.ts';
+import { assertCanIssue, issueForConsent, narrowScopes, rotate, type TokenResponse } from './grants.ts';
+import { verifierMatches } from './pkce.ts';
 
 export type TokenEndpointVersion = 'v3' | 'v2';
 

@@ -1,13 +1,13 @@
 import path from 'node:path';
-import { loadConfig, type Config } from '../../lib/config';
-import { readDeployment, type Deployment } from './compose';
-import { freePorts } from './free-port';
-import { startLoadBalancer, type LoadBalancer } from './load-balancer';
-import { uiCodecEndpoint } from './local-env';
-import { ensureLocalPostgres, ensureLoginRole } from './postgres';
-import { Supervisor } from './processes';
-import { step } from './progress';
-import { waitFor } from './run';
+import { loadConfig, type Config } from '../../lib/config.ts';
+import { readDeployment, type Deployment } from './compose.ts';
+import { freePorts } from './free-port.ts';
+import { startLoadBalancer, type LoadBalancer } from './load-balancer.ts';
+import { uiCodecEndpoint } from './local-env.ts';
+import { ensureLocalPostgres, ensureLoginRole } from './postgres.ts';
+import { Supervisor } from './processes.ts';
+import { step } from './progress.ts';
+import { waitFor } from './run.ts';
 import {
   CLUSTER_TEMPORAL_PORTS,
   MAX_MEMBERSHIP_PORT,
@@ -15,7 +15,7 @@ import {
   startTemporalCluster,
   startTemporalUi,
   type TemporalPorts,
-} from './temporal-cluster';
+} from './temporal-cluster.ts';
 
 /** The role the compose deployment gives Temporal; a loopback-only development password. */
 const TEMPORAL_ROLE = 'temporal';

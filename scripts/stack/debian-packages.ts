@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
-import { elapsed, step } from './progress';
+import { elapsed, step } from './progress.ts';
 
 /** A command the tests run, and the Debian package that puts it on PATH. */
 export interface Requirement {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DEVELOPMENT_API_SECRET_PREFIX, DEVELOPMENT_KEY_ID, loadApiKeys } from '../../lib/config';
-import { step } from './progress';
+import { DEVELOPMENT_API_SECRET_PREFIX, DEVELOPMENT_KEY_ID, loadApiKeys } from '../../lib/config.ts';
+import { step } from './progress.ts';
 
 const secret = (bytes: number) => randomBytes(bytes).toString('base64url');
 const key = () => `${DEVELOPMENT_KEY_ID}:${randomBytes(32).toString('base64')}`;

@@ -1,6 +1,6 @@
-import { assertDatabaseReachable, createDb } from '../../lib/db';
-import { step } from './progress';
-import { run, waitFor } from './run';
+import { assertDatabaseReachable, createDb } from '../../lib/db.ts';
+import { step } from './progress.ts';
+import { run, waitFor } from './run.ts';
 
 export interface LocalPostgres {
   /** URL of the service's own database (created if missing). */

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
-import { step } from './progress';
-import { waitFor } from './run';
+import { step } from './progress.ts';
+import { waitFor } from './run.ts';
 
 export interface ServerProcess {
   child: ChildProcess;

@@ -1,6 +1,6 @@
-import type { Config } from '../../lib/config';
-import type { Supervisor } from './processes';
-import { waitFor } from './run';
+import type { Config } from '../../lib/config.ts';
+import type { Supervisor } from './processes.ts';
+import { waitFor } from './run.ts';
 
 /**
  * Points the service at the Feishu sandbox on `port` instead of Feishu: the generated sandbox app

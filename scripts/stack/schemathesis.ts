@@ -1,8 +1,8 @@
 import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { elapsed, step } from './progress';
-import { run } from './run';
-import { cacheDir } from './temporal-cli';
+import { elapsed, step } from './progress.ts';
+import { run } from './run.ts';
+import { cacheDir } from './temporal-cli.ts';
 
 /** The one place the fuzzer's version is pinned: a new version may generate, and so find, other things. */
 export const SCHEMATHESIS_VERSION = '4.32.5';

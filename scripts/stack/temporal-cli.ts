@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { elapsed, step } from './progress';
-import { run } from './run';
+import { elapsed, step } from './progress.ts';
+import { run } from './run.ts';
 
 /** The last CLI tag that `go install`s (later ones carry a replace directive); it embeds Temporal server 1.29. */
 const CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';

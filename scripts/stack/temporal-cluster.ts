@@ -3,12 +3,12 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import YAML from 'yaml';
-import { dropDatabase, listDatabases } from './postgres';
-import { startServerProcess, type ServerProcess } from './processes';
-import { elapsed, step } from './progress';
-import { run, waitFor } from './run';
-import { cacheDir, goInstall } from './temporal-cli';
-import { ensureNamespaceAndSearchAttributes, isHealthy, type RunningServer } from './temporal-server';
+import { dropDatabase, listDatabases } from './postgres.ts';
+import { startServerProcess, type ServerProcess } from './processes.ts';
+import { elapsed, step } from './progress.ts';
+import { run, waitFor } from './run.ts';
+import { cacheDir, goInstall } from './temporal-cli.ts';
+import { ensureNamespaceAndSearchAttributes, isHealthy, type RunningServer } from './temporal-server.ts';
 
 /** The server and its SQL schema tool come from one module, so one version names both. */
 const SERVER_MODULE = 'go.temporal.io/server';

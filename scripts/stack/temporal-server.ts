@@ -3,9 +3,9 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
-import { SEARCH_ATTRIBUTES } from '../../lib/search-attributes';
-import { startServerProcess } from './processes';
-import { elapsed, step } from './progress';
+import { SEARCH_ATTRIBUTES } from '../../lib/search-attributes.ts';
+import { startServerProcess } from './processes.ts';
+import { elapsed, step } from './progress.ts';
 
 export interface DevServerOptions {
   cli: string;

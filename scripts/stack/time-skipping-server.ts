@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ensureDebianPackages, isExecutable } from './debian-packages';
-import { elapsed, step } from './progress';
-import { cacheDir } from './temporal-cli';
+import { ensureDebianPackages, isExecutable } from './debian-packages.ts';
+import { elapsed, step } from './progress.ts';
+import { cacheDir } from './temporal-cli.ts';
 
 /** The Java SDK release whose test server we run; the TypeScript SDK cannot download one offline. */
 export const TEST_SERVER_VERSION = '1.31.0';

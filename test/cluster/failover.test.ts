@@ -2,12 +2,12 @@ import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBenchCluster, type BenchCluster } from '../../bench/cluster';
-import { BENCH_API_KEY, benchOpenId, root } from '../../bench/provision';
-import { dropDatabase, listDatabases } from '../../scripts/stack/postgres';
-import { grantWorkflowId } from '../../workflows/task-queues';
-import { authorizeUrlOf, cardOf, cardTitle, eventually } from '../helpers/cards';
-import { openRedirect } from '../helpers/flows';
+import { startBenchCluster, type BenchCluster } from '../../bench/cluster.ts';
+import { BENCH_API_KEY, benchOpenId, root } from '../../bench/provision.ts';
+import { dropDatabase, listDatabases } from '../../scripts/stack/postgres.ts';
+import { grantWorkflowId } from '../../workflows/task-queues.ts';
+import { authorizeUrlOf, cardOf, cardTitle, eventually } from '../helpers/cards.ts';
+import { openRedirect } from '../helpers/flows.ts';
 
 const FLOWS = 24;
 /** Between two users' requests, and how long a user looks at the card before consenting. */

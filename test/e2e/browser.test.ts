@@ -1,7 +1,7 @@
 import type { Browser } from 'playwright-core';
-import { launchChromium } from '../helpers/chromium';
+import { launchChromium } from '../helpers/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type Stack } from '../helpers/stack';
+import { startStack, type Stack } from '../helpers/stack.ts';
 
 describe('a person authorizes in the browser', () => {
   let stack: Stack;

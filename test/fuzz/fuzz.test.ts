@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { fuzzApi, startFuzzStack, type FuzzStack } from '../helpers/fuzz';
+import { fuzzApi, startFuzzStack, type FuzzStack } from '../helpers/fuzz.ts';
 
 let fuzz: FuzzStack;
 const reportDir = mkdtempSync(path.join(os.tmpdir(), 'fuzz-'));

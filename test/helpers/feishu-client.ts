@@ -1,5 +1,5 @@
 import * as lark from '@larksuiteoapi/node-sdk';
-import type { Stack } from './stack';
+import type { Stack } from './stack.ts';
 
 /** The official SDK as the stack's app, for tests that act outside the service (a leaked code, a stolen token). */
 export function appClient(stack: Stack): lark.Client {

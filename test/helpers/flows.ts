@@ -1,5 +1,5 @@
-import { authorizeUrlOf, cardOf, cardTitle, eventually, onlyCardFor } from './cards';
-import type { Stack } from './stack';
+import { authorizeUrlOf, cardOf, cardTitle, eventually, onlyCardFor } from './cards.ts';
+import type { Stack } from './stack.ts';
 
 export interface RequestBody {
   open_id: string;

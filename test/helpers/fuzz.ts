@@ -6,10 +6,10 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { API_KEY_ROLES, type ApiKeyRole } from '../../lib/api-key-roles';
-import { grantWorkflowId } from '../../workflows/task-queues';
-import { findOrInstallSchemathesis } from '../../scripts/stack/schemathesis';
-import { startStack, type Stack, type StackOptions } from './stack';
+import { API_KEY_ROLES, type ApiKeyRole } from '../../lib/api-key-roles.ts';
+import { grantWorkflowId } from '../../workflows/task-queues.ts';
+import { findOrInstallSchemathesis } from '../../scripts/stack/schemathesis.ts';
+import { startStack, type Stack, type StackOptions } from './stack.ts';
 
 const FUZZ_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fuzz');
 const HOOKS = path.join(FUZZ_DIR, 'hooks.py');

@@ -4,7 +4,7 @@ import {
   type TimeSkippingTestWorkflowEnvironmentOptions,
 } from '@temporalio/testing';
 import { inject } from 'vitest';
-import { SEARCH_ATTRIBUTES } from '../../lib/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../../lib/search-attributes.ts';
 
 // A CommonJS module whose exports Node's ESM loader cannot name: destructure the default export.
 const { temporal } = proto;

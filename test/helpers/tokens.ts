@@ -1,4 +1,4 @@
-import type { Stack } from './stack';
+import type { Stack } from './stack.ts';
 
 export const refreshEvents = (stack: Stack, openId: string) =>
   stack.sandbox.state.tokenEvents().filter((e) => e.grantType === 'refresh_token' && e.openId === openId);

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_SCOPES_PER_GRANT } from '../../api/scope-cap';
-import { authorizeUrlOf, cardOf, eventually, onlyCardFor } from '../helpers/cards';
-import { authorize, pendingCard, waitForCardTitle } from '../helpers/flows';
-import { API_KEY, startStack, type Stack } from '../helpers/stack';
+import { MAX_SCOPES_PER_GRANT } from '../../api/scope-cap.ts';
+import { authorizeUrlOf, cardOf, eventually, onlyCardFor } from '../helpers/cards.ts';
+import { authorize, pendingCard, waitForCardTitle } from '../helpers/flows.ts';
+import { API_KEY, startStack, type Stack } from '../helpers/stack.ts';
 
 const secret = () => randomBytes(24).toString('hex');
 const KEYS = {

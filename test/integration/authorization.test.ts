@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authorizeUrlOf, cardOf, cardTitle, eventually, onlyCardFor } from '../helpers/cards';
-import { startStack, type Stack } from '../helpers/stack';
+import { authorizeUrlOf, cardOf, cardTitle, eventually, onlyCardFor } from '../helpers/cards.ts';
+import { startStack, type Stack } from '../helpers/stack.ts';
 
 describe('authorization, end to end', () => {
   let stack: Stack;

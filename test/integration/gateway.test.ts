@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FeishuApiError } from '../../lib/feishu/errors';
-import { FeishuGateway } from '../../lib/feishu/gateway';
-import { createLogger } from '../../lib/logger';
-import { startSandbox, type Sandbox } from '../../sandbox';
+import { FeishuApiError } from '../../lib/feishu/errors.ts';
+import { FeishuGateway } from '../../lib/feishu/gateway.ts';
+import { createLogger } from '../../lib/logger.ts';
+import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
 
 async function failureOf(call: Promise<unknown>): Promise<FeishuApiError> {
   try {

@@ -1,7 +1,7 @@
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pendingCard, waitForCardTitle } from '../helpers/flows';
-import { startStack, type Stack } from '../helpers/stack';
+import { pendingCard, waitForCardTitle } from '../helpers/flows.ts';
+import { startStack, type Stack } from '../helpers/stack.ts';
 
 const ENCRYPT_KEY = 'test-encrypt-key';
 const VERIFICATION_TOKEN = 'test-verification-token';

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { reencryptGrants } from '../../lib/store/key-rotation';
-import { TokenCipher } from '../../lib/token-crypto';
-import { eventually } from '../helpers/cards';
-import { authorize, waitForCardTitle } from '../helpers/flows';
-import { appClient } from '../helpers/feishu-client';
-import { startStack, type Stack } from '../helpers/stack';
-import { getToken, grantStatus, successfulRefreshes } from '../helpers/tokens';
+import { reencryptGrants } from '../../lib/store/key-rotation.ts';
+import { TokenCipher } from '../../lib/token-crypto.ts';
+import { eventually } from '../helpers/cards.ts';
+import { authorize, waitForCardTitle } from '../helpers/flows.ts';
+import { appClient } from '../helpers/feishu-client.ts';
+import { startStack, type Stack } from '../helpers/stack.ts';
+import { getToken, grantStatus, successfulRefreshes } from '../helpers/tokens.ts';
 
 /** The re-authorize card the grant sends when it dies: a second card, with the reauth notice. */
 async function reauthCard(stack: Stack, openId: string) {

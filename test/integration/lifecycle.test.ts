@@ -1,14 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually } from '../helpers/cards';
-import { authorize } from '../helpers/flows';
-import { startStack, type Stack } from '../helpers/stack';
+import { eventually } from '../helpers/cards.ts';
+import { authorize } from '../helpers/flows.ts';
+import { startStack, type Stack } from '../helpers/stack.ts';
 import {
   getToken,
   grantStatus,
   latestIssuedAccessToken,
   refreshEvents,
   successfulRefreshes,
-} from '../helpers/tokens';
+} from '../helpers/tokens.ts';
 
 /** Waits (on the clock, not a fixed sleep) until the stored access token is inside its 1 s margin. */
 async function untilAccessTokenDue(stack: Stack, openId: string): Promise<void> {

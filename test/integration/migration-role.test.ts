@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { migrate, migrateSchema } from '../../db/migrate';
-import { loadConfig } from '../../lib/config';
-import { createDb } from '../../lib/db';
-import { asPostgres, dropDatabase, ensureLoginRole } from '../../scripts/stack/postgres';
-import { authorize } from '../helpers/flows';
-import { startStack, type Stack } from '../helpers/stack';
+import { migrate, migrateSchema } from '../../db/migrate.ts';
+import { loadConfig } from '../../lib/config.ts';
+import { createDb } from '../../lib/db.ts';
+import { asPostgres, dropDatabase, ensureLoginRole } from '../../scripts/stack/postgres.ts';
+import { authorize } from '../helpers/flows.ts';
+import { startStack, type Stack } from '../helpers/stack.ts';
 
 const RUNTIME_ROLE = 'feishu_user_auth_runtime_test';
 const RUNTIME_PASSWORD = 'feishu_user_auth_runtime_test_dev';

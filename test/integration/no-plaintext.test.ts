@@ -1,9 +1,9 @@
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually } from '../helpers/cards';
-import { openRedirect, pendingCard, waitForCardTitle } from '../helpers/flows';
-import { startStack, type Stack } from '../helpers/stack';
-import { getToken } from '../helpers/tokens';
+import { eventually } from '../helpers/cards.ts';
+import { openRedirect, pendingCard, waitForCardTitle } from '../helpers/flows.ts';
+import { startStack, type Stack } from '../helpers/stack.ts';
+import { getToken } from '../helpers/tokens.ts';
 
 /** Every secret the flow handled must be absent in every form we could have written it. */
 function forms(secret: string): string[] {

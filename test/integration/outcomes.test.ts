@@ -1,14 +1,14 @@
-import { DEFAULT_GRANT_SETTINGS } from '../../lib/grant-types';
+import { DEFAULT_GRANT_SETTINGS } from '../../lib/grant-types.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashState } from '../../lib/feishu/oauth';
-import { exchangeActivities } from '../../activities/exchange';
-import { FeishuGateway } from '../../lib/feishu/gateway';
-import { createLogger } from '../../lib/logger';
-import { TokenCipher } from '../../lib/token-crypto';
-import { eventually } from '../helpers/cards';
-import { openRedirect, pendingCard, requestAuthorization, waitForCardTitle } from '../helpers/flows';
-import { appClient } from '../helpers/feishu-client';
-import { startStack, type Stack } from '../helpers/stack';
+import { hashState } from '../../lib/feishu/oauth.ts';
+import { exchangeActivities } from '../../activities/exchange.ts';
+import { FeishuGateway } from '../../lib/feishu/gateway.ts';
+import { createLogger } from '../../lib/logger.ts';
+import { TokenCipher } from '../../lib/token-crypto.ts';
+import { eventually } from '../helpers/cards.ts';
+import { openRedirect, pendingCard, requestAuthorization, waitForCardTitle } from '../helpers/flows.ts';
+import { appClient } from '../helpers/feishu-client.ts';
+import { startStack, type Stack } from '../helpers/stack.ts';
 
 async function status(stack: Stack, openId: string) {
   const res = await stack.api(`/v1/authorizations/${openId}`);

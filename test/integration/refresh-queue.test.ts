@@ -10,12 +10,12 @@ import {
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { failureConverterPath, grantDataConverter } from '../../lib/data-converter';
-import type { FeishuGateway } from '../../lib/feishu/gateway';
-import { refreshTaskQueue } from '../../workflows/task-queues';
-import { createRefreshWorker } from '../../workers/worker';
-import { seedGrant, startRefreshEnv, storedGrant, type RefreshEnv } from './support/refresh-env';
-import { cancelRefresh, refreshBehindBacklog, refreshOnce } from './support/refresh-workflows';
+import { failureConverterPath, grantDataConverter } from '../../lib/data-converter.ts';
+import type { FeishuGateway } from '../../lib/feishu/gateway.ts';
+import { refreshTaskQueue } from '../../workflows/task-queues.ts';
+import { createRefreshWorker } from '../../workers/worker.ts';
+import { seedGrant, startRefreshEnv, storedGrant, type RefreshEnv } from './support/refresh-env.ts';
+import { cancelRefresh, refreshBehindBacklog, refreshOnce } from './support/refresh-workflows.ts';
 
 const payloadCodecKeys = [{ id: 'c1', key: new Uint8Array(randomBytes(32)) }];
 const dataConverter = grantDataConverter(payloadCodecKeys);

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually } from '../helpers/cards';
-import { authorize, openRedirect } from '../helpers/flows';
-import { startStack, type Stack } from '../helpers/stack';
-import { grantStatus } from '../helpers/tokens';
+import { eventually } from '../helpers/cards.ts';
+import { authorize, openRedirect } from '../helpers/flows.ts';
+import { startStack, type Stack } from '../helpers/stack.ts';
+import { grantStatus } from '../helpers/tokens.ts';
 
 describe('the 365-day limit', () => {
   let stack: Stack;

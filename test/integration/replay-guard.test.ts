@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createDb, type Db } from '../../lib/db';
-import { createLogger } from '../../lib/logger';
-import { EVENT_ID_WINDOW_SECONDS, firstSighting, pruneReplayGuard } from '../../lib/store/replay-guard';
-import { eventually } from '../helpers/cards';
+import { createDb, type Db } from '../../lib/db.ts';
+import { createLogger } from '../../lib/logger.ts';
+import { EVENT_ID_WINDOW_SECONDS, firstSighting, pruneReplayGuard } from '../../lib/store/replay-guard.ts';
+import { eventually } from '../helpers/cards.ts';
 
 describe('the callback replay guard is pruned on a schedule', () => {
   let db: Db;

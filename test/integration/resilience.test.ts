@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cardOf, eventually } from '../helpers/cards';
-import { openRedirect, pendingCard, requestAuthorization, waitForCardTitle } from '../helpers/flows';
-import { startStack, type Stack } from '../helpers/stack';
+import { cardOf, eventually } from '../helpers/cards.ts';
+import { openRedirect, pendingCard, requestAuthorization, waitForCardTitle } from '../helpers/flows.ts';
+import { startStack, type Stack } from '../helpers/stack.ts';
 
 const patchesOf = (stack: Stack, messageId: string) =>
   stack.sandbox.state.message(messageId)!.versions.length;

@@ -6,8 +6,8 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { NativeConnection } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadTemporalConfig } from '../../lib/config';
-import { connectTemporal, temporalConnectionOptions } from '../../lib/temporal';
+import { loadTemporalConfig } from '../../lib/config.ts';
+import { connectTemporal, temporalConnectionOptions } from '../../lib/temporal.ts';
 
 const codec = {
   PAYLOAD_CODEC_KEYS: `c1:${Buffer.from(Array.from({ length: 32 }, (_, i) => i)).toString('base64')}`,

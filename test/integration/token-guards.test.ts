@@ -1,16 +1,16 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { exchangeActivities } from '../../activities/exchange';
-import { REFRESH_REFUSED } from '../../activities/failure-types';
-import { refreshActivities } from '../../activities/refresh';
-import { sealTokens } from '../../activities/seal-tokens';
-import { FeishuApiError } from '../../lib/feishu/errors';
-import { FEISHU_HTTP_TIMEOUT_MS } from '../../lib/feishu/gateway';
-import { newOAuthSecrets } from '../../lib/feishu/oauth';
-import { tokenRefreshTotal } from '../../lib/metrics';
-import { getServableToken, saveRotatedTokens, setGrantStatus } from '../../lib/store/grants';
-import { insertSession, settleSession, storeCodeOnce } from '../../lib/store/sessions';
-import { consent, seedGrant, startRefreshEnv, storedGrant, type RefreshEnv } from './support/refresh-env';
+import { exchangeActivities } from '../../activities/exchange.ts';
+import { REFRESH_REFUSED } from '../../activities/failure-types.ts';
+import { refreshActivities } from '../../activities/refresh.ts';
+import { sealTokens } from '../../activities/seal-tokens.ts';
+import { FeishuApiError } from '../../lib/feishu/errors.ts';
+import { FEISHU_HTTP_TIMEOUT_MS } from '../../lib/feishu/gateway.ts';
+import { newOAuthSecrets } from '../../lib/feishu/oauth.ts';
+import { tokenRefreshTotal } from '../../lib/metrics.ts';
+import { getServableToken, saveRotatedTokens, setGrantStatus } from '../../lib/store/grants.ts';
+import { insertSession, settleSession, storeCodeOnce } from '../../lib/store/sessions.ts';
+import { consent, seedGrant, startRefreshEnv, storedGrant, type RefreshEnv } from './support/refresh-env.ts';
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   try {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cardOf, eventually, onlyCardFor } from '../helpers/cards';
-import { authorize, pendingCard, requestAuthorization, waitForCardTitle } from '../helpers/flows';
-import { STATUS_KEY, startStack, type Stack } from '../helpers/stack';
+import { cardOf, eventually, onlyCardFor } from '../helpers/cards.ts';
+import { authorize, pendingCard, requestAuthorization, waitForCardTitle } from '../helpers/flows.ts';
+import { STATUS_KEY, startStack, type Stack } from '../helpers/stack.ts';
 
 const scopeParam = (url: string) => new URL(url).searchParams.get('scope')!.split(' ');
 

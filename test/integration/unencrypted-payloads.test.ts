@@ -6,12 +6,12 @@ import {
   WorkflowFailedError,
 } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { grantStartOptions } from '../../api/grants';
+import { grantStartOptions } from '../../api/grants.ts';
 import { UNENCRYPTED_FAILURE_TYPE } from '../../lib/payload-converter.cjs';
-import { cancelAttempt, requestAuthorization, revoke } from '../../workflows/messages';
-import { eventually } from '../helpers/cards';
-import { authorize, pendingCard } from '../helpers/flows';
-import { startStack, type Stack } from '../helpers/stack';
+import { cancelAttempt, requestAuthorization, revoke } from '../../workflows/messages.ts';
+import { eventually } from '../helpers/cards.ts';
+import { authorize, pendingCard } from '../helpers/flows.ts';
+import { startStack, type Stack } from '../helpers/stack.ts';
 
 const CALENDAR = 'calendar:calendar:readonly';
 

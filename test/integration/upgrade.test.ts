@@ -2,10 +2,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { failureConverterPath } from '../../lib/data-converter';
-import { eventually } from '../helpers/cards';
-import { authorize, openRedirect, pendingCard, waitForCardTitle } from '../helpers/flows';
-import { startStack, type Stack } from '../helpers/stack';
+import { failureConverterPath } from '../../lib/data-converter.ts';
+import { eventually } from '../helpers/cards.ts';
+import { authorize, openRedirect, pendingCard, waitForCardTitle } from '../helpers/flows.ts';
+import { startStack, type Stack } from '../helpers/stack.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CALENDAR = 'calendar:calendar:readonly';

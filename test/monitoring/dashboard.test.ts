@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { isKnownSeries, metricNamesIn, readText, readYaml } from './shared.js';
+import { isKnownSeries, metricNamesIn, readText, readYaml } from './shared.ts';
 
 interface Target {
   expr?: string;

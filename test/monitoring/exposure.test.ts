@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readText, readYaml } from './shared';
+import { readText, readYaml } from './shared.ts';
 
 interface Service {
   ports?: string[];

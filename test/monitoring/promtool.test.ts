@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { isKnownSeries, loadRules, metricNamesIn, readText, repoPath } from './shared.js';
+import { isKnownSeries, loadRules, metricNamesIn, readText, repoPath } from './shared.ts';
 
 const run = promisify(execFile);
 const RULE_FILES = ['recording.yml', 'alerts.yml'].map((f) => repoPath('monitoring', 'prometheus', f));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { githubSlug, loadRules, readText } from './shared.js';
+import { githubSlug, loadRules, readText } from './shared.ts';
 
 const runbook = readText('docs', 'runbook.md');
 const headings = [...runbook.matchAll(/^#{1,6}\s+(.+)$/gm)].map((m) => m[1]!);

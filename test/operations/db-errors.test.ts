@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { createDb, inTransaction } from '../../lib/db';
-import { countDbErrors, dbErrors } from '../../lib/metrics';
-import { freePort } from '../../scripts/stack/free-port';
+import { createDb, inTransaction } from '../../lib/db.ts';
+import { countDbErrors, dbErrors } from '../../lib/metrics.ts';
+import { freePort } from '../../scripts/stack/free-port.ts';
 
 /** db_errors_total for one operation, in this process's registry. */
 async function counted(operation: string): Promise<number> {

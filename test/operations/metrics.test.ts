@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { eventually, onlyCardFor } from '../helpers/cards';
-import { startCuttableProxy, type CuttableProxy } from '../helpers/cuttable-proxy';
-import { authorize, openRedirect, pendingCard, waitForCardTitle } from '../helpers/flows';
-import { startStack, type Stack } from '../helpers/stack';
-import { getToken } from '../helpers/tokens';
-import { TEMPORAL_SDK_SERIES, loadRules, metricNamesIn, readText } from '../monitoring/shared';
+import { eventually, onlyCardFor } from '../helpers/cards.ts';
+import { startCuttableProxy, type CuttableProxy } from '../helpers/cuttable-proxy.ts';
+import { authorize, openRedirect, pendingCard, waitForCardTitle } from '../helpers/flows.ts';
+import { startStack, type Stack } from '../helpers/stack.ts';
+import { getToken } from '../helpers/tokens.ts';
+import { TEMPORAL_SDK_SERIES, loadRules, metricNamesIn, readText } from '../monitoring/shared.ts';
 
 /** A /metrics page; fails the test unless it answers 200. */
 async function scrape(url: string): Promise<string> {

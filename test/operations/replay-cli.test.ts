@@ -3,9 +3,9 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { grantWorkflowId } from '../../workflows/task-queues';
-import { authorize } from '../helpers/flows';
-import { startStack, type Stack } from '../helpers/stack';
+import { grantWorkflowId } from '../../workflows/task-queues.ts';
+import { authorize } from '../helpers/flows.ts';
+import { startStack, type Stack } from '../helpers/stack.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 

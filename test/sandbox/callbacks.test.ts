@@ -3,7 +3,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as lark from '@larksuiteoapi/node-sdk';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Sandbox } from '../../sandbox/index';
+import type { Sandbox } from '../../sandbox/index.ts';
 import {
   callbackButton,
   card,
@@ -14,7 +14,7 @@ import {
   silentLogger,
   start,
   testApp,
-} from './helpers';
+} from './helpers.ts';
 
 type Event = Record<string, unknown>;
 type Handler = (data: Event) => unknown;

@@ -2,10 +2,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as lark from '@larksuiteoapi/node-sdk';
 import type { Browser } from 'playwright-core';
-import { launchChromium } from '../helpers/chromium';
+import { launchChromium } from '../helpers/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Sandbox } from '../../sandbox/index';
-import { callbackButton, card, connectWsClient, linkButton, sdkClient, start, testApp } from './helpers';
+import type { Sandbox } from '../../sandbox/index.ts';
+import { callbackButton, card, connectWsClient, linkButton, sdkClient, start, testApp } from './helpers.ts';
 
 describe('chat view in headless Chromium', () => {
   let browser: Browser;

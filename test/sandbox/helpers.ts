@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import * as lark from '@larksuiteoapi/node-sdk';
 import { expect, vi } from 'vitest';
-import { startSandbox, type Sandbox, type SandboxAppOptions, type SandboxOptions } from '../../sandbox/index';
+import {
+  startSandbox,
+  type Sandbox,
+  type SandboxAppOptions,
+  type SandboxOptions,
+} from '../../sandbox/index.ts';
 
 export const REDIRECT_URI = 'http://127.0.0.1:9/oauth/callback';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sandbox } from '../../sandbox/index';
-import { callbackButton, card, linkButton, postJson, sdkClient, start, testApp } from './helpers';
+import type { Sandbox } from '../../sandbox/index.ts';
+import { callbackButton, card, linkButton, postJson, sdkClient, start, testApp } from './helpers.ts';
 
 interface ApiBody {
   code: number;

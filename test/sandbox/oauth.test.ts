@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as lark from '@larksuiteoapi/node-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sandbox, SandboxAppOptions } from '../../sandbox/index';
-import { authorizeUrl, codeOf, postJson, REDIRECT_URI, sdkClient, start, testApp } from './helpers';
+import type { Sandbox, SandboxAppOptions } from '../../sandbox/index.ts';
+import { authorizeUrl, codeOf, postJson, REDIRECT_URI, sdkClient, start, testApp } from './helpers.ts';
 
 const ENDPOINTS = { v3: '/oauth/v3/token', v2: '/open-apis/authen/v2/oauth/token' } as const;
 type Version = keyof typeof ENDPOINTS;

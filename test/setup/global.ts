@@ -1,13 +1,13 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
-import { migrate } from '../../db/migrate';
-import { ensureDebianPackages, TEST_TOOLS } from '../../scripts/stack/debian-packages';
-import { freePort } from '../../scripts/stack/free-port';
-import { dropDatabase, ensureLocalPostgres, listDatabases } from '../../scripts/stack/postgres';
-import { findOrBuildTemporalCli } from '../../scripts/stack/temporal-cli';
-import { ensureDevServer } from '../../scripts/stack/temporal-server';
-import { findOrBuildTimeSkippingServer } from '../../scripts/stack/time-skipping-server';
+import { migrate } from '../../db/migrate.ts';
+import { ensureDebianPackages, TEST_TOOLS } from '../../scripts/stack/debian-packages.ts';
+import { freePort } from '../../scripts/stack/free-port.ts';
+import { dropDatabase, ensureLocalPostgres, listDatabases } from '../../scripts/stack/postgres.ts';
+import { findOrBuildTemporalCli } from '../../scripts/stack/temporal-cli.ts';
+import { ensureDevServer } from '../../scripts/stack/temporal-server.ts';
+import { findOrBuildTimeSkippingServer } from '../../scripts/stack/time-skipping-server.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DATABASE_PREFIX = 'feishu_user_auth_test_';

@@ -1,10 +1,10 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
-import { createTimeSkippingEnv } from '../helpers/time-skipping';
-import { installQuietRuntime } from './harness/runtime';
-import { Simulation } from './harness/simulation';
-import type { SimUser } from './harness/user';
-import { GRANT_CAP_MS } from './model/feishu';
+import { createTimeSkippingEnv } from '../helpers/time-skipping.ts';
+import { installQuietRuntime } from './harness/runtime.ts';
+import { Simulation } from './harness/simulation.ts';
+import type { SimUser } from './harness/user.ts';
+import { GRANT_CAP_MS } from './model/feishu.ts';
 
 const DAY = 24 * 3600_000;
 const CALENDAR = 'calendar:calendar:readonly';

@@ -1,8 +1,8 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTimeSkippingEnv } from '../helpers/time-skipping';
-import { installQuietRuntime } from './harness/runtime';
-import { formatFailure, runSimulation } from './random/run';
+import { createTimeSkippingEnv } from '../helpers/time-skipping.ts';
+import { installQuietRuntime } from './harness/runtime.ts';
+import { formatFailure, runSimulation } from './random/run.ts';
 
 /** A fixed seed keeps `npm test` reproducible; SIM_SEED explores others. */
 const SEED = Number(process.env.SIM_SEED ?? 9_365);

@@ -9,9 +9,15 @@ import {
   FeishuAuthStatus,
   FeishuOpenId,
   FeishuTokenExpiresAt,
-} from '../../lib/search-attributes';
-import { createTimeSkippingEnv } from '../helpers/time-skipping';
-import { lifetimeProbe, longHistory, prioritized, touch, type ProbeInput } from './fixtures/lifetime-probe';
+} from '../../lib/search-attributes.ts';
+import { createTimeSkippingEnv } from '../helpers/time-skipping.ts';
+import {
+  lifetimeProbe,
+  longHistory,
+  prioritized,
+  touch,
+  type ProbeInput,
+} from './fixtures/lifetime-probe.ts';
 
 const DAY = 24 * 3600_000;
 const taskQueue = 'time-skipping-probe';

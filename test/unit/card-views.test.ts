@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { failureReasonOf } from '../../lib/feishu/errors';
-import { settledView } from '../../workflows/card-views';
+import { failureReasonOf } from '../../lib/feishu/errors.ts';
+import { settledView } from '../../workflows/card-views.ts';
 
 describe('what a settled attempt shows on its card', () => {
   it('shows who authorized and what', () => {

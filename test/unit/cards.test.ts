@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildCard, type CardView } from '../../lib/cards/build';
+import { buildCard, type CardView } from '../../lib/cards/build.ts';
 
 interface Element {
   tag: string;

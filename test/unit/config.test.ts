@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../lib/config';
+import { ConfigError, loadConfig } from '../../lib/config.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const tokenKey = randomBytes(32).toString('base64');
@@ -214,11 +214,11 @@ describe('configuration', () => {
   });
 
   it('passes the secrets the repository generates or ships for tests', async () => {
-    const { API_KEY, STATUS_KEY } = await import('../helpers/stack');
+    const { API_KEY, STATUS_KEY } = await import('../helpers/stack.ts');
     expect(
       loadConfig({ ...valid, API_KEYS: `svc:token:${API_KEY},ops:status:${STATUS_KEY}` }).API_KEYS,
     ).toHaveLength(2);
-    const { BENCH_API_KEY } = await import('../../bench/provision');
+    const { BENCH_API_KEY } = await import('../../bench/provision.ts');
     expect(loadConfig({ ...valid, API_KEYS: `bench:token:${BENCH_API_KEY}` }).API_KEYS).toHaveLength(1);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { classifyFeishuError, FeishuApiError, isRetryable } from '../../lib/feishu/errors';
-import { localeFromAcceptLanguage } from '../../lib/i18n';
+import { classifyFeishuError, FeishuApiError, isRetryable } from '../../lib/feishu/errors.ts';
+import { localeFromAcceptLanguage } from '../../lib/i18n.ts';
 
 describe('Feishu error classification (the table in lib/feishu/errors.ts)', () => {
   it.each([

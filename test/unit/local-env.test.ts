@@ -2,8 +2,8 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../lib/config';
-import { loadLocalEnv } from '../../scripts/stack/local-env';
+import { loadConfig } from '../../lib/config.ts';
+import { loadLocalEnv } from '../../scripts/stack/local-env.ts';
 
 const saved = { ...process.env };
 afterEach(() => {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
-import { SodiumPayloadCodec } from '../../lib/payload-codec';
+import { SodiumPayloadCodec } from '../../lib/payload-codec.ts';
 import { payloadConverter, UNENCRYPTED_FAILURE_TYPE } from '../../lib/payload-converter.cjs';
 
 const ring = [{ id: 'c1', key: new Uint8Array(randomBytes(32)) }];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_GRANT_SETTINGS, type GrantSettings, type TokenMeta } from '../../lib/grant-types';
-import { grantEndsAt, refreshDueAt, refreshRetryDelayMs, renewalNoticesAt } from '../../workflows/timing';
+import { DEFAULT_GRANT_SETTINGS, type GrantSettings, type TokenMeta } from '../../lib/grant-types.ts';
+import { grantEndsAt, refreshDueAt, refreshRetryDelayMs, renewalNoticesAt } from '../../workflows/timing.ts';
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DecryptError, TokenCipher, sodiumReady } from '../../lib/token-crypto';
+import { DecryptError, TokenCipher, sodiumReady } from '../../lib/token-crypto.ts';
 
 const k = (fill: number) => new Uint8Array(32).fill(fill);
 const ctx = { appId: 'cli_a', openId: 'ou_a', kind: 'access_token' } as const;

@@ -13,14 +13,14 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
-import type { Activities } from '../../activities';
-import { FeishuAuthStatus, FeishuTokenExpiresAt } from '../../lib/search-attributes';
-import { cardFailure } from '../activity-failures';
-import { settledView } from '../card-views';
-import { describeGrant } from '../details';
-import { Lock } from '../lock';
-import { refreshTaskQueue } from '../task-queues';
-import { renewalNoticesAt } from '../timing';
+import type { Activities } from '../../activities/index.ts';
+import { FeishuAuthStatus, FeishuTokenExpiresAt } from '../../lib/search-attributes.ts';
+import { cardFailure } from '../activity-failures.ts';
+import { settledView } from '../card-views.ts';
+import { describeGrant } from '../details.ts';
+import { Lock } from '../lock.ts';
+import { refreshTaskQueue } from '../task-queues.ts';
+import { renewalNoticesAt } from '../timing.ts';
 import {
   cancelAttempt,
   deliverRedirect,
@@ -28,7 +28,7 @@ import {
   grantState,
   requestAuthorization,
   revoke,
-} from '../messages';
+} from '../messages.ts';
 import {
   DEFAULT_GRANT_SETTINGS,
   type AttemptOutcome,
@@ -40,8 +40,8 @@ import {
   type GrantStatus,
   type RedirectDelivery,
   type TokenMeta,
-} from '../../lib/grant-types';
-import { CARD_NOT_SENT, type GrantWorkflow, type GrantWorkflowInput } from '../grant-contract';
+} from '../../lib/grant-types.ts';
+import { CARD_NOT_SENT, type GrantWorkflow, type GrantWorkflowInput } from '../grant-contract.ts';
 
 /**
  * The code exchange, which the browser waits on: a short retry budget, so a Feishu outage turns

@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
-import { sealTokens } from '../../../activities/seal-tokens';
-import { createDb, type Db } from '../../../lib/db';
-import { FeishuGateway } from '../../../lib/feishu/gateway';
-import { authorizeUrl, newOAuthSecrets } from '../../../lib/feishu/oauth';
-import { DEFAULT_GRANT_SETTINGS } from '../../../lib/grant-types';
-import { createLogger } from '../../../lib/logger';
-import type { ServiceDeps } from '../../../lib/service-deps';
-import { saveAuthorizedGrant } from '../../../lib/store/grants';
-import { TokenCipher, sodiumReady } from '../../../lib/token-crypto';
-import { startSandbox, type Sandbox } from '../../../sandbox';
+import { sealTokens } from '../../../activities/seal-tokens.ts';
+import { createDb, type Db } from '../../../lib/db.ts';
+import { FeishuGateway } from '../../../lib/feishu/gateway.ts';
+import { authorizeUrl, newOAuthSecrets } from '../../../lib/feishu/oauth.ts';
+import { DEFAULT_GRANT_SETTINGS } from '../../../lib/grant-types.ts';
+import { createLogger } from '../../../lib/logger.ts';
+import type { ServiceDeps } from '../../../lib/service-deps.ts';
+import { saveAuthorizedGrant } from '../../../lib/store/grants.ts';
+import { TokenCipher, sodiumReady } from '../../../lib/token-crypto.ts';
+import { startSandbox, type Sandbox } from '../../../sandbox/index.ts';
 
 /**
  * What the activity tests share: the suite's PostgreSQL, a Feishu sandbox with one app, and the

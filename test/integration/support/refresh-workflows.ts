@@ -13,8 +13,8 @@ import {
   setHandler,
   ActivityFailure,
 } from '@temporalio/workflow';
-import type { Activities } from '../../../activities';
-import type { RefreshResult } from '../../../activities/refresh';
+import type { Activities } from '../../../activities/index.ts';
+import type { RefreshResult } from '../../../activities/refresh.ts';
 
 export const cancelRefresh = defineSignal('cancelRefresh');
 

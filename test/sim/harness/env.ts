@@ -1,6 +1,6 @@
 import proto from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { SEARCH_ATTRIBUTES } from '../../../lib/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../../../lib/search-attributes.ts';
 
 // A CommonJS module whose exports Node's ESM loader cannot name: destructure the default export.
 const { temporal } = proto;

@@ -1,7 +1,7 @@
-import type { AttemptOutcome, CardNotice } from '../../../lib/grant-types';
-import type { SessionRow } from '../../../lib/store/sessions';
-import type { SimCard } from '../model/feishu';
-import type { Simulation } from './simulation';
+import type { AttemptOutcome, CardNotice } from '../../../lib/grant-types.ts';
+import type { SessionRow } from '../../../lib/store/sessions.ts';
+import type { SimCard } from '../model/feishu.ts';
+import type { Simulation } from './simulation.ts';
 
 export type CardButton = 'authorize' | 'cancel' | 'retry' | 'revoke';
 

@@ -7,9 +7,9 @@ import {
   bundleWorkflowCode,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
-import type { Activities } from '../../../activities';
-import { failureConverterPath } from '../../../lib/data-converter';
-import { refreshTaskQueue } from '../../../workflows/task-queues';
+import type { Activities } from '../../../activities/index.ts';
+import { failureConverterPath } from '../../../lib/data-converter.ts';
+import { refreshTaskQueue } from '../../../workflows/task-queues.ts';
 
 /** Bundled once per process and path: webpack takes seconds, simulations reuse it. */
 const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();

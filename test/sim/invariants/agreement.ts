@@ -1,5 +1,5 @@
-import type { GrantState } from '../../../lib/grant-types';
-import type { World } from '../model/world';
+import type { GrantState } from '../../../lib/grant-types.ts';
+import type { World } from '../model/world.ts';
 
 const DAY_MS = 24 * 3600_000;
 /** How long a user may be left without a card after their grant needs them (notices retry through outages). */

@@ -1,4 +1,4 @@
-import type { World } from '../model/world';
+import type { World } from '../model/world.ts';
 
 /**
  * The invariants that hold at the moment something happens, checked by the model as it happens.

@@ -1,6 +1,6 @@
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
 import proto from '@temporalio/proto';
-import type { SimLog } from '../model/log';
+import type { SimLog } from '../model/log.ts';
 
 // A CommonJS module whose exports Node's ESM loader cannot name: destructure the default export.
 const { temporal } = proto;

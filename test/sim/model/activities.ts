@@ -1,16 +1,16 @@
 import { Context } from '@temporalio/activity';
-import type { Activities } from '../../../activities';
-import type { ExchangeResult } from '../../../activities/exchange';
-import { failureReasonFor, toActivityFailure } from '../../../activities/feishu-failure';
-import type { RefreshResult } from '../../../activities/refresh';
-import type { CardView } from '../../../lib/cards/build';
-import { FeishuApiError, isRetryable } from '../../../lib/feishu/errors';
-import type { TokenSet, UserProfile } from '../../../lib/feishu/gateway';
-import type { CardNotice } from '../../../lib/grant-types';
-import { tokenMetaOf, type GrantRow } from '../../../lib/store/grants';
-import type { SessionRow } from '../../../lib/store/sessions';
-import { checkNoRefreshAfterRevoke, checkOneLiveCard } from '../invariants/model-checks';
-import type { World } from './world';
+import type { Activities } from '../../../activities/index.ts';
+import type { ExchangeResult } from '../../../activities/exchange.ts';
+import { failureReasonFor, toActivityFailure } from '../../../activities/feishu-failure.ts';
+import type { RefreshResult } from '../../../activities/refresh.ts';
+import type { CardView } from '../../../lib/cards/build.ts';
+import { FeishuApiError, isRetryable } from '../../../lib/feishu/errors.ts';
+import type { TokenSet, UserProfile } from '../../../lib/feishu/gateway.ts';
+import type { CardNotice } from '../../../lib/grant-types.ts';
+import { tokenMetaOf, type GrantRow } from '../../../lib/store/grants.ts';
+import type { SessionRow } from '../../../lib/store/sessions.ts';
+import { checkNoRefreshAfterRevoke, checkOneLiveCard } from '../invariants/model-checks.ts';
+import type { World } from './world.ts';
 
 const INVALID_CODE: ExchangeResult = { outcome: { kind: 'failed', reason: 'invalid_code' } };
 /** user_info is retried inside the exchange (the code is spent by then): one call and three more. */

@@ -1,4 +1,4 @@
-import { FeishuApiError } from '../../../lib/feishu/errors';
+import { FeishuApiError } from '../../../lib/feishu/errors.ts';
 
 export type FeishuEndpoint = 'send' | 'patch' | 'token' | 'user_info';
 

@@ -1,8 +1,8 @@
-import type { CardView } from '../../../lib/cards/build';
-import { FeishuApiError } from '../../../lib/feishu/errors';
-import type { TokenSet, UserProfile } from '../../../lib/feishu/gateway';
-import { ENDPOINT_NAMES, type Faults } from './faults';
-import type { SimLog } from './log';
+import type { CardView } from '../../../lib/cards/build.ts';
+import { FeishuApiError } from '../../../lib/feishu/errors.ts';
+import type { TokenSet, UserProfile } from '../../../lib/feishu/gateway.ts';
+import { ENDPOINT_NAMES, type Faults } from './faults.ts';
+import type { SimLog } from './log.ts';
 
 const DAY_MS = 24 * 3600_000;
 /** Feishu PATCHes only messages up to 14 days old (feishu-platform.md §4). */

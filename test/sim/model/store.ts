@@ -1,9 +1,9 @@
-import type { TokenSet, UserProfile } from '../../../lib/feishu/gateway';
-import type { StartAttemptInput } from '../../../activities/attempts';
-import type { CardNotice, GrantStatus } from '../../../lib/grant-types';
-import type { GrantRow, SealedTokens } from '../../../lib/store/grants';
-import type { SessionRow } from '../../../lib/store/sessions';
-import type { SimLog } from './log';
+import type { TokenSet, UserProfile } from '../../../lib/feishu/gateway.ts';
+import type { StartAttemptInput } from '../../../activities/attempts.ts';
+import type { CardNotice, GrantStatus } from '../../../lib/grant-types.ts';
+import type { GrantRow, SealedTokens } from '../../../lib/store/grants.ts';
+import type { SessionRow } from '../../../lib/store/sessions.ts';
+import type { SimLog } from './log.ts';
 
 /** The model keeps tokens readable: "sealing" is only the expiry arithmetic, in server time. */
 function sealAt(now: number, tokens: TokenSet): SealedTokens {

@@ -1,8 +1,8 @@
-import type { GrantSettings } from '../../../lib/grant-types';
-import { Faults } from './faults';
-import { FeishuModel } from './feishu';
-import { SimLog } from './log';
-import { StoreModel } from './store';
+import type { GrantSettings } from '../../../lib/grant-types.ts';
+import { Faults } from './faults.ts';
+import { FeishuModel } from './feishu.ts';
+import { SimLog } from './log.ts';
+import { StoreModel } from './store.ts';
 
 /** Everything outside Temporal that the grant workflow's activities touch, and its clock. */
 export interface World {

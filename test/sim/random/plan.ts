@@ -1,4 +1,4 @@
-import { Prng } from './prng';
+import { Prng } from './prng.ts';
 
 const MINUTE_DAYS = 1 / 1440;
 

@@ -1,11 +1,11 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { GrantSettings } from '../../../lib/grant-types';
-import type { SimCard } from '../model/feishu';
-import type { Violation } from '../model/log';
-import { Simulation } from '../harness/simulation';
-import { StuckError } from '../harness/time';
-import { SimUser, type CardButton } from '../harness/user';
-import { describeEvent, planSimulation, userOpenId, type PlanOptions, type PlannedEvent } from './plan';
+import type { GrantSettings } from '../../../lib/grant-types.ts';
+import type { SimCard } from '../model/feishu.ts';
+import type { Violation } from '../model/log.ts';
+import { Simulation } from '../harness/simulation.ts';
+import { StuckError } from '../harness/time.ts';
+import { SimUser, type CardButton } from '../harness/user.ts';
+import { describeEvent, planSimulation, userOpenId, type PlanOptions, type PlannedEvent } from './plan.ts';
 
 /** Someone else in the tenant, who consents when a user forwards their card: the wrong account. */
 const STRANGER = 'ou_sim_stranger';
