@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { msToTs } from '@temporalio/common/lib/time';
+import { msToTs } from '@temporalio/common/lib/time.js';
 import YAML from 'yaml';
 import { dropDatabase, listDatabases } from './postgres.ts';
 import { startServerProcess, type ServerProcess } from './processes.ts';
