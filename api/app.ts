@@ -3,6 +3,7 @@ import type { Client } from '@temporalio/client';
 import Koa from 'koa';
 import type { Config } from '../lib/config.ts';
 import type { Db } from '../lib/db.ts';
+import type { EnabledScopes } from '../lib/feishu/enabled-scopes.ts';
 import type { Logger } from '../lib/logger.ts';
 import { SodiumPayloadCodec } from '../lib/payload-codec.ts';
 import { httpRequestDuration } from '../lib/metrics.ts';
@@ -42,6 +43,8 @@ export interface AppOptions {
   cipher: TokenCipher;
   temporal: Client;
   grants: GrantService;
+  /** The app's enabled scopes (lib/feishu/enabled-scopes.ts), checked before a card is sent. */
+  enabledScopes: EnabledScopes;
   logger: Logger;
   accessTokenMarginSeconds: number;
 }
@@ -58,9 +61,9 @@ export interface Api {
 
 /** The API as a Koa app, without listening: processes and tests each put it on their own port. */
 export function createApp(options: AppOptions): Api {
-  const { config, db, cipher, temporal, grants, logger } = options;
+  const { config, db, cipher, temporal, grants, enabledScopes, logger } = options;
   const app = new Koa({ proxy: true });
-  const handlers = createCallbackHandlers({ grants, db, logger });
+  const handlers = createCallbackHandlers({ grants, db, enabledScopes, logger });
   const stops: (() => Promise<void>)[] = [];
   const operations: Operation[] = [
     ...healthOperations,
@@ -128,6 +131,7 @@ export function createApp(options: AppOptions): Api {
   const authorizations = authorizationRoutes({
     db,
     grants,
+    enabledScopes,
     waits,
     guardRequest: [
       audited(audit, 'authorization.request'),

@@ -3,6 +3,8 @@ import { migrateSchema } from '../db/migrate.ts';
 import { grantSettingsFrom, loadConfig, requireFeishuApp } from '../lib/config.ts';
 import { assertDatabaseReachable, createDb } from '../lib/db.ts';
 import { updateGrantGauges } from '../lib/grant-gauges.ts';
+import { EnabledScopes } from '../lib/feishu/enabled-scopes.ts';
+import { createFeishuGateway } from '../lib/feishu-deps.ts';
 import { createLogger } from '../lib/logger.ts';
 import { runMain } from '../lib/main-guard.ts';
 import { serveMetrics } from '../lib/metrics-server.ts';
@@ -25,12 +27,14 @@ runMain('api', async () => {
   await migrateSchema(config);
   const temporal = await connectTemporal(config);
   const grants = new GrantService(temporal, appId, config.TEMPORAL_TASK_QUEUE, grantSettingsFrom(config));
+  const feishu = createFeishuGateway(config, logger);
   const { app, handlers, stop } = createApp({
     config,
     db,
     cipher: new TokenCipher(config.TOKEN_ENCRYPTION_KEYS),
     temporal,
     grants,
+    enabledScopes: new EnabledScopes(feishu, logger, config.APP_SCOPES_CACHE_SECONDS * 1000),
     logger,
     accessTokenMarginSeconds: config.ACCESS_TOKEN_MARGIN_SECONDS,
   });

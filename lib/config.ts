@@ -185,6 +185,8 @@ const schema = z.object({
   // Per API key and per API replica: POST /v1/authorizations, each of which may DM a user a card.
   AUTHORIZATION_REQUESTS_PER_MINUTE: z.coerce.number().positive().default(60),
   AUTHORIZATION_REQUEST_BURST: z.coerce.number().int().min(1).default(20),
+  // How long the API trusts the app's enabled scopes as Feishu listed them (the scope pre-check).
+  APP_SCOPES_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
   // Requests long-polling an attempt (?wait=N) at once, per API replica; more answer 503.
   MAX_WAITING_REQUESTS: z.coerce.number().int().min(0).default(100),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),

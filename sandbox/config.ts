@@ -56,6 +56,7 @@ export interface App {
   name: string;
   redirectUris: string[];
   scopes: Set<string>;
+  tenantScopes: Set<string>;
   refreshEnabled: boolean;
   status: AppStatus;
   callback: {
@@ -100,6 +101,7 @@ function resolveApp(options: SandboxAppOptions): App {
     name: options.name ?? 'Sandbox Bot',
     redirectUris: [...options.redirectUris],
     scopes: new Set(options.scopes ?? DEFAULT_SCOPES),
+    tenantScopes: new Set(options.tenantScopes ?? []),
     refreshEnabled: options.refreshEnabled ?? true,
     status: 'active',
     callback: {

@@ -1,10 +1,19 @@
-import type { AppStatus, UserStatus } from './config.ts';
+import type { UserStatus } from './config.ts';
 import type { FaultKind, FaultSettings } from './faults.ts';
 import { ageMessage, clickCardButton, sendUserMessage, type ButtonSelector } from './interactions.ts';
-import { createInspection, expireTokens, setUserStatus, updateApp, type TokenKind } from './inspection.ts';
+import { createChat } from './chats.ts';
+import {
+  createInspection,
+  expireTokens,
+  setUserStatus,
+  updateApp,
+  type AppPatch,
+  type TokenKind,
+} from './inspection.ts';
 import { revokeAuthorizations } from './oauth/grants.ts';
 import { approveAuthorization, approveDevice, denyAuthorization } from './oauth/routes.ts';
 import type { Runtime } from './runtime.ts';
+import type { SandboxChatOptions } from './types.ts';
 
 /** Everything a test can do to or learn from a running sandbox; `/__sandbox/...` exposes the same over HTTP. */
 export function createControl(rt: Runtime) {
@@ -49,8 +58,9 @@ export function createControl(rt: Runtime) {
     verifyCallbackUrl: (appId: string) => rt.callbacks.verifyUrl(app(appId)),
     setUserStatus: (appId: string, openId: string, status: UserStatus) =>
       setUserStatus(rt, appId, openId, status),
-    updateApp: (appId: string, patch: { status?: AppStatus; refreshEnabled?: boolean }) =>
-      updateApp(rt, appId, patch),
+    updateApp: (appId: string, patch: AppPatch) => updateApp(rt, appId, patch),
+    /** A group chat with the bot and these members (open_ids in the app, or seeded users by position). */
+    createChat: (options: SandboxChatOptions) => createChat(rt, options),
     /** Makes a message look older, to reach the 14-day edit limit without waiting. */
     ageMessage: (messageId: string, ms: number) => ageMessage(rt, messageId, ms),
   };

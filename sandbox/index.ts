@@ -14,6 +14,7 @@ export type {
   SandboxAppOptions,
   SandboxOptions,
   SandboxUserOptions,
+  SandboxChatOptions,
   Lifetimes,
   WsClientConfig,
 } from './types.ts';

@@ -40,6 +40,7 @@ export function createInspection(rt: Runtime) {
         name: a.name,
         status: a.status,
         scopes: [...a.scopes],
+        tenantScopes: [...a.tenantScopes],
         refreshEnabled: a.refreshEnabled,
         redirectUris: a.redirectUris,
         callback: { mode: a.callback.mode, url: a.callback.url, encrypted: Boolean(a.callback.encryptKey) },
@@ -138,13 +139,19 @@ export function setUserStatus(rt: Runtime, appId: string, openId: string, status
   user.status = status;
 }
 
-export function updateApp(
-  rt: Runtime,
-  appId: string,
-  patch: { status?: AppStatus; refreshEnabled?: boolean },
-): void {
+/** What the console lets an admin change: status, the refresh switch, user and tenant scopes. */
+export interface AppPatch {
+  status?: AppStatus;
+  refreshEnabled?: boolean;
+  scopes?: string[];
+  tenantScopes?: string[];
+}
+
+export function updateApp(rt: Runtime, appId: string, patch: AppPatch): void {
   const app = rt.store.app(appId);
   if (!app) throw new Error(`sandbox: no app ${appId}`);
   if (patch.status !== undefined) app.status = patch.status;
   if (patch.refreshEnabled !== undefined) app.refreshEnabled = patch.refreshEnabled;
+  if (patch.scopes !== undefined) app.scopes = new Set(patch.scopes);
+  if (patch.tenantScopes !== undefined) app.tenantScopes = new Set(patch.tenantScopes);
 }

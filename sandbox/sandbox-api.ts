@@ -135,10 +135,31 @@ export function registerSandboxApi(router: Router, rt: Runtime, control: Sandbox
       z.object({
         status: z.enum(['active', 'disabled', 'not_installed']).optional(),
         refreshEnabled: z.boolean().optional(),
+        scopes: z.array(z.string()).optional(),
+        tenantScopes: z.array(z.string()).optional(),
       }),
     );
     control.updateApp(ctx.params.appId!, patch);
     ctx.body = state.apps();
+  });
+  router.post(api('/chats'), async (ctx) => {
+    const options = await input(
+      ctx,
+      z.object({
+        chat_id: z.string().optional(),
+        name: z.string().optional(),
+        app_id: z.string().optional(),
+        members: z.array(z.union([z.string(), z.number().int().min(0)])),
+      }),
+    );
+    ctx.body = {
+      chat_id: control.createChat({
+        chatId: options.chat_id,
+        name: options.name,
+        appId: options.app_id,
+        members: options.members,
+      }),
+    };
   });
   router.post(api('/ws/drop'), async (ctx) => {
     const { app_id } = await input(ctx, z.object({ app_id: z.string().optional() }));

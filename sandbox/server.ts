@@ -2,7 +2,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import Koa from 'koa';
+import { registerAppInfoRoute } from './app-info.ts';
 import { registerAppTokenRoutes } from './app-tokens.ts';
+import { registerChatRoutes } from './chats.ts';
 import { registerChatView } from './chat-view/routes.ts';
 import type { SandboxControl } from './control.ts';
 import { openApi } from './errors.ts';
@@ -21,6 +23,8 @@ function buildApp(rt: Runtime, control: SandboxControl): Koa {
   registerOAuthRoutes(router, rt);
   registerUserInfoRoute(router, rt);
   registerMessageRoutes(router, rt);
+  registerChatRoutes(router, rt);
+  registerAppInfoRoute(router, rt);
   rt.callbacks.ws.registerRoutes(router);
   registerSandboxApi(router, rt, control);
   registerChatView(router, rt);

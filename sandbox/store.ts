@@ -116,6 +116,14 @@ export interface DelayedUpdateToken {
   answered: boolean;
 }
 
+/** A group chat the bot is in: its members by user key. */
+export interface GroupChat {
+  chatId: string;
+  appId: string;
+  name: string;
+  memberKeys: string[];
+}
+
 export type StoreEvent = { type: 'message'; appId: string; userKey: string; messageId: string };
 
 export class Store {
@@ -133,6 +141,7 @@ export class Store {
   readonly uuids = new Map<string, { messageId: string; at: number }>();
   readonly callbackTokens = new Map<string, DelayedUpdateToken>();
   readonly deliveries: CallbackDelivery[] = [];
+  readonly chats = new Map<string, GroupChat>();
   private readonly emitter = new EventEmitter();
 
   constructor(readonly config: ResolvedConfig) {

@@ -10,6 +10,11 @@ export interface SandboxAppOptions {
   redirectUris: string[];
   /** User scopes enabled for the app in the console. */
   scopes?: string[];
+  /**
+   * Tenant (app identity) scopes enabled for the app; with admin:app.info:readonly or
+   * application:application:self_manage the app may read its own settings, scopes included.
+   */
+  tenantScopes?: string[];
   /** The console's "refresh user_access_token" switch. */
   refreshEnabled?: boolean;
   name?: string;
@@ -20,6 +25,14 @@ export interface SandboxAppOptions {
     encryptKey?: string;
     verificationToken?: string;
   };
+}
+
+/** A group chat the bot is in; its members are seeded users, by open_id in this app or by position. */
+export interface SandboxChatOptions {
+  chatId?: string;
+  name?: string;
+  appId?: string;
+  members: (string | number)[];
 }
 
 export interface SandboxUserOptions {

@@ -1,13 +1,16 @@
 import { z } from 'zod';
 import type { Db } from '../../lib/db.ts';
+import type { EnabledScopes } from '../../lib/feishu/enabled-scopes.ts';
 import type { Text } from '../../lib/i18n.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { getSession } from '../../lib/store/sessions.ts';
 import { auditStream, failureOutcome } from '../audit.ts';
+import { HttpError } from '../errors.ts';
 import type { GrantService } from '../grants.ts';
 import { revokeGrant } from '../revoke.ts';
 import { scopeParam } from '../routes/params.ts';
 import { assertWithinScopeCap } from '../scope-cap.ts';
+import { assertScopesEnabled } from '../scope-check.ts';
 
 /** What Feishu shows the clicking user at once; the card itself changes afterwards. */
 export interface CallbackAnswer {
@@ -47,10 +50,12 @@ function toast(type: CallbackAnswer['toast']['type'], text: Text): CallbackAnswe
 export function createCallbackHandlers({
   grants,
   db,
+  enabledScopes,
   logger,
 }: {
   grants: GrantService;
   db: Db;
+  enabledScopes: EnabledScopes;
   logger: Logger;
 }) {
   const audit = auditStream(logger);
@@ -129,7 +134,15 @@ export function createCallbackHandlers({
       if (!match) return;
       const scopes = (match[2] ?? '').split(/\s+/).filter((s) => scopeParam.safeParse(s).success);
       const openId = parsed.data.sender.sender_id.open_id;
-      await assertWithinScopeCap(db, grants.appId, openId, scopes);
+      try {
+        await assertWithinScopeCap(db, grants.appId, openId, scopes);
+        await assertScopesEnabled(enabledScopes, grants.appId, scopes);
+      } catch (err) {
+        if (!(err instanceof HttpError)) throw err;
+        // The user's own command named what cannot be asked for: no card, and the reason in the log.
+        logger.warn({ source: 'bot_message', code: err.code, reason: err.message }, 'DM request refused');
+        return;
+      }
       await grants.request(openId, {
         scopes,
         locale: match[1] === '授权' ? 'zh_cn' : 'en_us',

@@ -2,12 +2,14 @@ import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import type { Db } from '../../lib/db.ts';
+import type { EnabledScopes } from '../../lib/feishu/enabled-scopes.ts';
 import { getGrant, type GrantRow } from '../../lib/store/grants.ts';
 import { latestSession, listGrants } from '../../lib/store/queries.ts';
 import { getSession, type SessionRow } from '../../lib/store/sessions.ts';
 import type { AttemptWaits } from '../attempt-waits.ts';
 import type { GrantService } from '../grants.ts';
 import { assertWithinScopeCap } from '../scope-cap.ts';
+import { assertScopesEnabled } from '../scope-check.ts';
 import { HttpError, parseInput } from '../errors.ts';
 import { GRANT_STATUSES, type AuthorizationResponse } from '../../lib/grant-types.ts';
 import type { Operation } from '../openapi.ts';
@@ -78,7 +80,7 @@ export const authorizationOperations: Operation[] = [
     errors: {
       400: ['invalid_request', 'bad_request'],
       413: ['bad_request'],
-      422: ['card_not_sent', 'too_many_scopes'],
+      422: ['card_not_sent', 'scope_not_enabled', 'too_many_scopes'],
       429: ['rate_limited'],
       503: ['too_many_waiting'],
     },
@@ -135,6 +137,8 @@ export function grantView(
 export interface AuthorizationRouteOptions {
   db: Db;
   grants: GrantService;
+  /** The app's enabled scopes: requests for others are refused before a card goes out. */
+  enabledScopes: EnabledScopes;
   waits: AttemptWaits;
   /** Before a request that may send a card: the key check (role `request`), audit and rate limit. */
   guardRequest: Middleware[];
@@ -145,6 +149,7 @@ export interface AuthorizationRouteOptions {
 export function authorizationRoutes({
   db,
   grants,
+  enabledScopes,
   waits,
   guardRequest,
   requireReadRole,
@@ -162,6 +167,7 @@ export function authorizationRoutes({
     }
     try {
       await assertWithinScopeCap(db, grants.appId, body.open_id, body.scopes);
+      await assertScopesEnabled(enabledScopes, grants.appId, body.scopes);
       const response = await grants.request(body.open_id, {
         scopes: body.scopes,
         expiresInSeconds: body.expires_in_seconds,

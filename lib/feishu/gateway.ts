@@ -224,4 +224,43 @@ export class FeishuGateway {
       signal,
     );
   }
+
+  /**
+   * The user scopes enabled for the app in the developer console (those a user_access_token may
+   * carry). Needs admin:app.info:readonly or application:application:self_manage: without either
+   * Feishu refuses with 99991672, which the caller treats as "cannot tell".
+   */
+  async enabledUserScopes(signal?: AbortSignal): Promise<string[]> {
+    const result = await this.call(
+      'application.get',
+      () =>
+        this.client.application.v6.application.get({
+          path: { app_id: this.settings.appId },
+          params: { lang: 'zh_cn' },
+        }),
+      signal,
+    );
+    const scopes = result.data?.app?.scopes ?? [];
+    return scopes.filter((s) => !s.token_types || s.token_types.includes('user')).map((s) => s.scope);
+  }
+
+  /** The open_ids of a group chat's members, every page of them (bots are not members here). */
+  async chatMemberOpenIds(chatId: string, signal?: AbortSignal): Promise<string[]> {
+    const openIds: string[] = [];
+    let pageToken: string | undefined;
+    do {
+      const result = await this.call(
+        'im.chat.members.get',
+        () =>
+          this.client.im.v1.chatMembers.get({
+            path: { chat_id: chatId },
+            params: { member_id_type: 'open_id', page_size: 100, page_token: pageToken },
+          }),
+        signal,
+      );
+      for (const item of result.data?.items ?? []) if (item.member_id) openIds.push(item.member_id);
+      pageToken = result.data?.has_more ? result.data.page_token : undefined;
+    } while (pageToken);
+    return openIds;
+  }
 }

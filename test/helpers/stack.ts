@@ -17,6 +17,7 @@ import { GrantService } from '../../api/grants.ts';
 import { loadConfig, type Config } from '../../lib/config.ts';
 import { grantDataConverter } from '../../lib/data-converter.ts';
 import { createDb, type Db } from '../../lib/db.ts';
+import { EnabledScopes } from '../../lib/feishu/enabled-scopes.ts';
 import { FeishuGateway } from '../../lib/feishu/gateway.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { TokenCipher, sodiumReady } from '../../lib/token-crypto.ts';
@@ -220,6 +221,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     cipher,
     temporal,
     grants,
+    enabledScopes: new EnabledScopes(feishu, logger, config.APP_SCOPES_CACHE_SECONDS * 1000),
     logger,
     accessTokenMarginSeconds: settings.accessTokenMarginSeconds,
   });
