@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { Client } from '@temporalio/client';
+import { Client, type WorkflowExecutionDescription } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { GrantService } from '../../../api/grants.ts';
 import { failureConverterPath } from '../../../lib/data-converter.ts';
-import { DEFAULT_GRANT_SETTINGS, type GrantSettings } from '../../../lib/grant-types.ts';
+import { DEFAULT_GRANT_SETTINGS, type GrantSettings, type GrantState } from '../../../lib/grant-types.ts';
+import { grantState } from '../../../workflows/messages.ts';
 import { workflowsPath as currentWorkflowsPath } from '../../../workers/worker.ts';
 import { checkAgreement } from '../invariants/agreement.ts';
 import { WorkflowWatch, failedTask } from '../invariants/workflow-checks.ts';
@@ -47,6 +48,10 @@ export class Simulation {
   readonly watch: WorkflowWatch;
   /** Grants whose workflow failed or got stuck: ended, and left out from then on. */
   readonly broken = new Set<string>();
+  private readonly lastState = new Map<
+    string,
+    { runId: string; historyLength: number; state: GrantState | undefined }
+  >();
 
   private constructor(
     readonly env: TestWorkflowEnvironment,
@@ -165,7 +170,7 @@ export class Simulation {
       const busy = working || backingOff;
       const nextAt = !busy && idleBefore ? timer : undefined;
       idleBefore = !busy;
-      return { busy, nextAt };
+      return { busy, nextAt, timerAt };
     };
   }
 
@@ -178,7 +183,7 @@ export class Simulation {
       // A workflow task that failed is retried for ever: the check below reports it.
       const failing = !!last.events && !!failedTask(last.events);
       const busy = last.working || last.backingOff;
-      return { done: failing || !busy, busy };
+      return { done: failing || !busy, busy, timerAt: last.timerAt };
     }, SETTLE_LIMIT_MS);
     const now = await this.time.now();
     const health = await this.watch.check(now, openId, last.description, last.events);
@@ -188,8 +193,21 @@ export class Simulation {
       await this.giveUp(openId, 'workflow stuck', detail);
       throw new StuckError(detail);
     }
-    const state = health === 'absent' ? undefined : await this.grants.state(openId);
+    const state = last.description && health !== 'absent' ? await this.stateOf(last.description) : undefined;
     checkAgreement(this.world, now, openId, state, health === 'running');
+  }
+
+  /**
+   * The grant state the workflow's query answers. A query changes no history, so the same run at
+   * the same history length answers the same: a query costs a workflow task, saved when nothing
+   * happened to the workflow since the last one.
+   */
+  private async stateOf(run: WorkflowExecutionDescription): Promise<GrantState | undefined> {
+    const cached = this.lastState.get(run.workflowId);
+    if (cached?.runId === run.runId && cached.historyLength === run.historyLength) return cached.state;
+    const state = await this.client.workflow.getHandle(run.workflowId, run.runId).query(grantState);
+    this.lastState.set(run.workflowId, { runId: run.runId, historyLength: run.historyLength, state });
+    return state;
   }
 
   /**

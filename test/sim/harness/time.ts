@@ -24,6 +24,12 @@ export interface Poll {
   nextAt?: number;
   /** A task is in flight or a retry is due at some server time the test server does not tell. */
   busy?: boolean;
+  /**
+   * The earliest timer of the workflow, waited for or not. Busy steps stop short of it: once a
+   * slow task ends, the rest of a long step is skipped at once, and would fire (say) a card's
+   * expiry that no user had the chance to beat.
+   */
+  timerAt?: number;
 }
 
 /**
@@ -47,13 +53,13 @@ export class SimTime {
     const start = await this.now();
     let busyStep = FIRST_BUSY_STEP_MS;
     for (let polls = 0; polls < MAX_POLLS; polls++) {
-      const { done, nextAt, busy } = await poll();
+      const { done, nextAt, busy, timerAt } = await poll();
       if (done) return true;
       const now = await this.now();
       if (now - start >= limitMs) return false;
       let step = IDLE_STEP_MS;
       if (busy) {
-        step = busyStep;
+        step = timerAt === undefined ? busyStep : Math.max(step, Math.min(busyStep, timerAt - now - step));
         busyStep = Math.min(busyStep * 2, LONGEST_BUSY_STEP_MS);
       } else {
         busyStep = FIRST_BUSY_STEP_MS;
