@@ -24,6 +24,8 @@ import { healthOperations, healthRoutes } from './routes/health.ts';
 import { rateLimitPerKey } from './rate-limit.ts';
 import { oauthCallbackOperations, oauthCallbackRoutes } from './routes/oauth-callback.ts';
 import { userOperations, userRoutes } from './routes/users.ts';
+import { proxyOperations, proxyRoutes } from './routes/proxy.ts';
+import { UserTokens } from './user-tokens.ts';
 
 export interface AppOptions {
   config: Pick<
@@ -38,6 +40,15 @@ export interface AppOptions {
     | 'AUTHORIZATION_REQUESTS_PER_MINUTE'
     | 'AUTHORIZATION_REQUEST_BURST'
     | 'MAX_WAITING_REQUESTS'
+    | 'FEISHU_DOMAIN'
+    | 'PROXY_ALLOW'
+    | 'PROXY_REQUESTS_PER_MINUTE'
+    | 'PROXY_REQUEST_BURST'
+    | 'PROXY_USER_REQUESTS_PER_MINUTE'
+    | 'PROXY_USER_REQUEST_BURST'
+    | 'PROXY_MAX_REQUEST_BYTES'
+    | 'PROXY_MAX_RESPONSE_BYTES'
+    | 'PROXY_TIMEOUT_SECONDS'
   >;
   db: Db;
   cipher: TokenCipher;
@@ -71,6 +82,7 @@ export function createApp(options: AppOptions): Api {
     ...codecOperations,
     ...authorizationOperations,
     ...userOperations,
+    ...proxyOperations,
   ];
 
   app.use(async (ctx, next) => {
@@ -114,6 +126,24 @@ export function createApp(options: AppOptions): Api {
     requireKey: { decode: role('decode'), encode: tokenRole },
   });
   app.use(codec.routes());
+  const audit = auditStream(logger);
+  const tokens = new UserTokens(db, cipher, grants, options.accessTokenMarginSeconds * 1000);
+  // Before the body parser too: a proxied body goes to Feishu as it came, up to its own limit.
+  const proxy = proxyRoutes({
+    tokens,
+    feishuDomain: config.FEISHU_DOMAIN,
+    allowLists: config.PROXY_ALLOW,
+    perKey: { perMinute: config.PROXY_REQUESTS_PER_MINUTE, burst: config.PROXY_REQUEST_BURST },
+    perUser: { perMinute: config.PROXY_USER_REQUESTS_PER_MINUTE, burst: config.PROXY_USER_REQUEST_BURST },
+    maxRequestBytes: config.PROXY_MAX_REQUEST_BYTES,
+    limits: {
+      timeoutMs: config.PROXY_TIMEOUT_SECONDS * 1000,
+      maxResponseBytes: config.PROXY_MAX_RESPONSE_BYTES,
+    },
+    requireProxyRole: role('proxy'),
+    audit,
+  });
+  app.use(proxy.routes()).use(proxy.allowedMethods());
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '64kb' }));
 
   const routers = [
@@ -124,7 +154,6 @@ export function createApp(options: AppOptions): Api {
   for (const router of routers) {
     app.use(router.routes()).use(router.allowedMethods());
   }
-  const audit = auditStream(logger);
   const waits = new AttemptWaits(db, logger, config.MAX_WAITING_REQUESTS);
   stops.push(() => waits.stop());
   const readRole = role('read');
@@ -136,19 +165,18 @@ export function createApp(options: AppOptions): Api {
     guardRequest: [
       audited(audit, 'authorization.request'),
       role('request'),
-      rateLimitPerKey({
-        perMinute: config.AUTHORIZATION_REQUESTS_PER_MINUTE,
-        burst: config.AUTHORIZATION_REQUEST_BURST,
-      }),
+      rateLimitPerKey(
+        { perMinute: config.AUTHORIZATION_REQUESTS_PER_MINUTE, burst: config.AUTHORIZATION_REQUEST_BURST },
+        'authorization requests',
+      ),
     ],
     requireReadRole: readRole,
   });
   app.use(authorizations.routes()).use(authorizations.allowedMethods());
   const users = userRoutes({
     db,
-    cipher,
     grants,
-    accessTokenMarginSeconds: options.accessTokenMarginSeconds,
+    tokens,
     requireTokenRole: tokenRole,
     requireReadRole: readRole,
     audit,

@@ -4,7 +4,7 @@ import type { Logger } from '../lib/logger.ts';
 import { HttpError } from './errors.ts';
 import { openIdParam } from './routes/params.ts';
 
-export type AuditAction = 'token.read' | 'authorization.request' | 'authorization.revoke';
+export type AuditAction = 'token.read' | 'authorization.request' | 'authorization.revoke' | 'proxy.call';
 
 /** One line of the audit stream (docs/operations.md#the-audit-stream): fixed fields, never a secret. */
 export interface AuditRecord {
@@ -15,6 +15,9 @@ export interface AuditRecord {
   /** `ok`, or the error code the caller got. */
   outcome: string;
   status: number;
+  /** Proxied calls: the method and the Feishu path with its ids replaced by `:id`. */
+  method?: string;
+  path?: string;
 }
 
 /** The audit stream: the process's JSON log lines with `"stream":"audit"`, at level info. */
@@ -42,11 +45,21 @@ function openIdOf(ctx: Context): string | null {
  * Records every use of a route, whatever its outcome: placed before the key check, so refused keys
  * (wrong role, rate-limited) are recorded too, by name.
  */
-export function audited(write: (record: AuditRecord) => void, action: AuditAction): Middleware {
+export function audited(
+  write: (record: AuditRecord) => void,
+  action: AuditAction,
+  request: (ctx: Context) => Pick<AuditRecord, 'method' | 'path'> = () => ({}),
+): Middleware {
   return async (ctx, next) => {
     const record = (result: Pick<AuditRecord, 'outcome' | 'status'>) => {
       const key = ctx.state.apiKey as string | undefined;
-      write({ action, by: key ? { api_key: key } : null, open_id: openIdOf(ctx), ...result });
+      write({
+        action,
+        by: key ? { api_key: key } : null,
+        open_id: openIdOf(ctx),
+        ...request(ctx),
+        ...result,
+      });
     };
     try {
       await next();

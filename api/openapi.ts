@@ -10,7 +10,7 @@ export type Answer = { description: string } & ({ json: z.ZodType } | { html: tr
  * with, so the contract and the code cannot drift apart. `path` is in @koa/router's syntax.
  */
 export interface Operation {
-  method: 'get' | 'post' | 'delete' | 'options';
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete' | 'options';
   path: string;
   summary: string;
   /** The least API key role the route needs; none when it takes no key. */
@@ -21,6 +21,11 @@ export interface Operation {
   answers: Partial<Record<number, Answer>>;
   /** The error codes each refusal status may carry, beyond those every route shares. */
   errors?: Partial<Record<number, readonly string[]>>;
+  /**
+   * The route answers with whatever another server (Feishu) answered: any status and body, so
+   * each status also allows any JSON object, and any other status is the `default` answer.
+   */
+  passthrough?: boolean;
 }
 
 const errorBody = (codes: readonly string[]) =>
@@ -81,16 +86,22 @@ function responses(operation: Operation) {
     };
   }
   for (const [status, codes] of mergedErrors(operation)) {
+    const refusal = jsonSchema(errorBody(codes), 'output');
     out[String(status)] = {
-      description: `refused: ${codes.join(', ')}`,
-      content: { 'application/json': { schema: jsonSchema(errorBody(codes), 'output') } },
+      description: `refused: ${codes.join(', ')}${operation.passthrough ? "; or Feishu's own answer" : ''}`,
+      content: {
+        'application/json': {
+          schema: operation.passthrough ? { anyOf: [refusal, { type: 'object' }] } : refusal,
+        },
+      },
     };
   }
+  if (operation.passthrough) out.default = { description: "Feishu's answer, passed through" };
   return out;
 }
 
-/** @koa/router's `/v1/users/:openId` as OpenAPI's `/v1/users/{openId}`. */
-export const openApiPath = (koaPath: string) => koaPath.replace(/:(\w+)/g, '{$1}');
+/** @koa/router's `/v1/users/:openId` (and a wildcard's `*rest`) as OpenAPI's `/v1/users/{openId}`. */
+export const openApiPath = (koaPath: string) => koaPath.replace(/[:*](\w+)/g, '{$1}');
 
 /** `get /v1/users/:openId/token` as `getV1UsersOpenIdToken`. */
 const operationId = (op: Operation) =>
@@ -123,7 +134,7 @@ export function openApiDocument(operations: readonly Operation[]): Record<string
       version: '1',
       description:
         'Durable Feishu user authorization. Every refusal is `{"error": {"code", "message"}}`; each ' +
-        "response lists the codes it may carry. Roles, least to most: decode < read < request < token; a key's " +
+        "response lists the codes it may carry. Roles, least to most: decode < read < request < proxy < token; a key's " +
         'role also allows everything below it.',
     },
     components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },

@@ -5,10 +5,12 @@
  *   so the key in it) anyone who can open the UI can read;
  * - `read`: grant status, the grant list and a user's history;
  * - `request`: ask users for authorization (sends them a card, rate-limited per key);
+ * - `proxy`: call Feishu as a user through the proxy, which adds the user's token on the way out
+ *   and never hands it back (within the key's allow-list, PROXY_ALLOW);
  * - `token`: read users' access tokens, revoke, and encode payloads through the codec server
  *   (an encoded payload can drive a grant workflow).
  */
-export const API_KEY_ROLES = ['decode', 'read', 'request', 'token'] as const;
+export const API_KEY_ROLES = ['decode', 'read', 'request', 'proxy', 'token'] as const;
 
 export type ApiKeyRole = (typeof API_KEY_ROLES)[number];
 

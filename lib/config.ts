@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { API_KEY_ROLES, apiKeyRole, type ApiKeyRole } from './api-key-roles.ts';
 import { DEFAULT_GRANT_SETTINGS, type GrantSettings } from './grant-types.ts';
+import { parseProxyRule, type ProxyAllowLists, type ProxyRule } from './proxy-allow-list.ts';
 
 /** Raised when the environment does not satisfy the contract; its message names the variable. */
 export class ConfigError extends Error {
@@ -117,6 +118,39 @@ function parseApiKeys(raw: string, ctx: z.RefinementCtx): ApiKey[] {
   return keys;
 }
 
+/** PROXY_ALLOW: `{"key name": ["GET,POST /open-apis/task/v2", "/open-apis/authen/v1/user_info"]}`. */
+function parseProxyAllow(raw: string, ctx: z.RefinementCtx): ProxyAllowLists {
+  const lists = new Map<string, ProxyRule[]>();
+  if (raw.trim() === '') return lists;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    parsed = undefined;
+  }
+  const shape = z.record(z.string().min(1), z.array(z.string())).safeParse(parsed);
+  if (!shape.success) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be a JSON object of API key names to lists of "[METHODS] /open-apis/…" rules',
+    });
+    return z.NEVER;
+  }
+  for (const [name, texts] of Object.entries(shape.data)) {
+    const rules: ProxyRule[] = [];
+    for (const text of texts) {
+      const rule = parseProxyRule(text);
+      if (typeof rule === 'string') {
+        ctx.addIssue({ code: 'custom', message: `${name}: ${rule}` });
+        return z.NEVER;
+      }
+      rules.push(rule);
+    }
+    lists.set(name, rules);
+  }
+  return lists;
+}
+
 function parseOrigins(raw: string, ctx: z.RefinementCtx): string[] {
   const origins = raw
     .split(',')
@@ -187,6 +221,24 @@ const schema = z.object({
   AUTHORIZATION_REQUEST_BURST: z.coerce.number().int().min(1).default(20),
   // How long the API trusts the app's enabled scopes as Feishu listed them (the scope pre-check).
   APP_SCOPES_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
+  // The proxy (/v1/users/:openId/proxy/open-apis/…): what each key may call, and how often per
+  // key and per user (token buckets in each API replica), how large and how long a call may be.
+  PROXY_ALLOW: z.string().default('').transform(parseProxyAllow),
+  PROXY_REQUESTS_PER_MINUTE: z.coerce.number().positive().default(600),
+  PROXY_REQUEST_BURST: z.coerce.number().int().min(1).default(100),
+  PROXY_USER_REQUESTS_PER_MINUTE: z.coerce.number().positive().default(120),
+  PROXY_USER_REQUEST_BURST: z.coerce.number().int().min(1).default(20),
+  PROXY_MAX_REQUEST_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(1024 * 1024),
+  PROXY_MAX_RESPONSE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(20 * 1024 * 1024),
+  PROXY_TIMEOUT_SECONDS: z.coerce.number().positive().default(30),
   // Requests long-polling an attempt (?wait=N) at once, per API replica; more answer 503.
   MAX_WAITING_REQUESTS: z.coerce.number().int().min(0).default(100),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -242,6 +294,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (Boolean(config.FEISHU_APP_ID) !== Boolean(config.FEISHU_APP_SECRET)) {
     throw new ConfigError('invalid configuration: FEISHU_APP_ID and FEISHU_APP_SECRET must be set together');
+  }
+  const unknownKey = [...config.PROXY_ALLOW.keys()].find(
+    (name) => !config.API_KEYS.some((k) => k.name === name),
+  );
+  if (unknownKey !== undefined) {
+    // A misspelt name would leave the key it meant without its allow-list, so free to call anything.
+    throw new ConfigError(
+      `invalid configuration: PROXY_ALLOW: names "${unknownKey}", which is no key of API_KEYS`,
+    );
   }
   const tokenKeys = new Set(config.TOKEN_ENCRYPTION_KEYS.map((k) => Buffer.from(k.key).toString('hex')));
   if (config.PAYLOAD_CODEC_KEYS.some((k) => tokenKeys.has(Buffer.from(k.key).toString('hex')))) {

@@ -18,6 +18,8 @@ export const DEFAULT_SCOPES = [
   'calendar:calendar:readonly',
   'docx:document:readonly',
   'drive:drive:readonly',
+  'task:task:read',
+  'task:task:write',
 ];
 
 export const DEFAULT_LIFETIMES: Lifetimes = {

@@ -46,13 +46,21 @@ export const openApi = {
       'Invalid access token for authorization. Please make a request with token attached.',
     ),
   expiredUserToken: () => new OpenApiError(400, 99991677, 'Authentication token expired.'),
+  scopeNotGranted: (scopes: string[]) =>
+    new OpenApiError(
+      400,
+      99991679,
+      'Unauthorized. You do not have permission to perform the requested operation on the resource. Please request user re-authorization and try again.',
+      { permission_violations: scopes.map((subject) => ({ type: 'action_scope_required', subject })) },
+    ),
   rateLimited: (resetSeconds: number) =>
     new OpenApiError(
       429,
       99991400,
       'request trigger frequency limit',
       {},
-      { 'x-ogw-ratelimit-reset': String(resetSeconds) },
+      // The window's size comes with the reset; 50 a second is the per-app limit most APIs have.
+      { 'x-ogw-ratelimit-limit': '50', 'x-ogw-ratelimit-reset': String(resetSeconds) },
     ),
   fieldValidation: (field: string, description: string) =>
     new OpenApiError(400, 99992402, 'field validation failed', {

@@ -15,6 +15,7 @@ import { registerOAuthRoutes } from './oauth/routes.ts';
 import type { Runtime } from './runtime.ts';
 import { registerSandboxApi } from './sandbox-api.ts';
 import { registerUserInfoRoute } from './user-info.ts';
+import { registerTaskRoutes } from './tasks-api.ts';
 
 function buildApp(rt: Runtime, control: SandboxControl): Koa {
   const router = new Router();
@@ -22,6 +23,7 @@ function buildApp(rt: Runtime, control: SandboxControl): Koa {
   registerAppTokenRoutes(router, rt);
   registerOAuthRoutes(router, rt);
   registerUserInfoRoute(router, rt);
+  registerTaskRoutes(router, rt);
   registerMessageRoutes(router, rt);
   registerChatRoutes(router, rt);
   registerAppInfoRoute(router, rt);

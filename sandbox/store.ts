@@ -124,6 +124,15 @@ export interface GroupChat {
   memberKeys: string[];
 }
 
+/** A task the user created through the task API with their own token. */
+export interface Task {
+  guid: string;
+  summary: string;
+  description: string;
+  createdAt: number;
+  creatorOpenId: string;
+}
+
 export type StoreEvent = { type: 'message'; appId: string; userKey: string; messageId: string };
 
 export class Store {
@@ -142,6 +151,8 @@ export class Store {
   readonly callbackTokens = new Map<string, DelayedUpdateToken>();
   readonly deliveries: CallbackDelivery[] = [];
   readonly chats = new Map<string, GroupChat>();
+  /** Each user's tasks, oldest first, keyed `${appId}:${userKey}`. */
+  readonly tasks = new Map<string, Task[]>();
   private readonly emitter = new EventEmitter();
 
   constructor(readonly config: ResolvedConfig) {

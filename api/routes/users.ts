@@ -2,18 +2,15 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import type { Db } from '../../lib/db.ts';
-import { countDbErrors } from '../../lib/metrics.ts';
-import { getGrant, getServableToken, type ServableToken } from '../../lib/store/grants.ts';
+import { getGrant } from '../../lib/store/grants.ts';
 import { userHistory } from '../../lib/store/queries.ts';
-import type { TokenCipher } from '../../lib/token-crypto.ts';
 import { audited, type AuditRecord } from '../audit.ts';
 import { HttpError, parseInput } from '../errors.ts';
 import { revokeGrant } from '../revoke.ts';
 import type { GrantService } from '../grants.ts';
+import type { UserTokens } from '../user-tokens.ts';
 import type { Operation } from '../openapi.ts';
 import { openIdPath, queryInteger } from './params.ts';
-
-const GONE: ReadonlySet<string> = new Set(['needs_reauth', 'revoked']);
 
 const historyQuery = z.object({ limit: queryInteger(1, 500).default(100) });
 
@@ -75,67 +72,31 @@ export const userOperations: Operation[] = [
 
 export interface UserRoutesOptions {
   db: Db;
-  cipher: TokenCipher;
   grants: GrantService;
-  /** An access token closer than this to expiry is refreshed before it is handed out. */
-  accessTokenMarginSeconds: number;
+  tokens: UserTokens;
   requireTokenRole: Middleware;
   requireReadRole: Middleware;
   audit: (record: AuditRecord) => void;
 }
 
-function assertLive(grant: ServableToken | undefined): asserts grant is ServableToken {
-  if (!grant || (!grant.access_token_ct && !GONE.has(grant.status))) {
-    throw new HttpError(404, 'no_grant', 'this user has not authorized the app');
-  }
-  if (GONE.has(grant.status) || !grant.access_token_ct) {
-    throw new HttpError(
-      410,
-      grant.status,
-      `the grant is ${grant.status}${grant.reason ? ` (${grant.reason})` : ''}`,
-    );
-  }
-}
-
 export function userRoutes({
   db,
-  cipher,
   grants,
-  accessTokenMarginSeconds,
+  tokens,
   requireTokenRole,
   requireReadRole,
   audit,
 }: UserRoutesOptions): Router {
   const router = new Router();
-  const marginMs = accessTokenMarginSeconds * 1000;
-  const tokenDb = countDbErrors(db, () => 'token_read');
 
   router.get('/v1/users/:openId/token', audited(audit, 'token.read'), requireTokenRole, async (ctx) => {
     const { openId } = parseInput(openIdPath, ctx.params);
-    let grant = await getServableToken(tokenDb, grants.appId, openId);
-    assertLive(grant);
-    if (!grant.access_expires_at || grant.access_expires_at.getTime() - Date.now() < marginMs) {
-      // Refreshing is the workflow's job: it is the grant's only writer, so rotations never race.
-      await grants.ensureFresh(openId, Date.now() + marginMs);
-      grant = await getServableToken(tokenDb, grants.appId, openId);
-      assertLive(grant);
-      if (grant.access_expires_at!.getTime() <= Date.now()) {
-        throw new HttpError(
-          503,
-          'refresh_unavailable',
-          'the token could not be refreshed right now; try again shortly',
-        );
-      }
-    }
-    const accessToken = cipher.open(
-      { keyId: grant.key_id!, box: grant.access_token_ct! },
-      { appId: grants.appId, openId, kind: 'access_token' },
-    );
+    const token = await tokens.current(openId);
     ctx.set('cache-control', 'no-store');
     ctx.body = {
-      access_token: accessToken,
-      expires_at: grant.access_expires_at!.toISOString(),
-      scope: grant.scopes.join(' '),
+      access_token: token.accessToken,
+      expires_at: token.expiresAt.toISOString(),
+      scope: token.scopes.join(' '),
     } satisfies z.input<typeof tokenAnswer>;
   });
 

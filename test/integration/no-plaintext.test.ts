@@ -40,6 +40,9 @@ describe('no plaintext secret anywhere', () => {
       return rows[0]!.access_expires_at.getTime() - Date.now() < 1500 ? true : undefined;
     });
     expect((await getToken(stack, openId)).status).toBe(200);
+    // The proxy puts the token into a request to Feishu, and nowhere else.
+    const proxied = await stack.api(`/v1/users/${openId}/proxy/open-apis/authen/v1/user_info`);
+    expect(proxied.status).toBe(200);
 
     const grant = stack.sandbox.state.grants().find((g) => g.openId === openId)!;
     const secrets = [

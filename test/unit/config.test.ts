@@ -56,9 +56,32 @@ describe('configuration', () => {
     expect(() => loadConfig({ ...valid, API_KEYS: `ops:admin:${apiSecret()}` })).toThrow(/API_KEYS/);
     const roleOf = (role: string) =>
       loadConfig({ ...valid, API_KEYS: `k:${role}:${apiSecret()}` }).API_KEYS[0]!.role;
-    for (const role of ['decode', 'read', 'request', 'token']) expect(roleOf(role)).toBe(role);
+    for (const role of ['decode', 'read', 'request', 'proxy', 'token']) expect(roleOf(role)).toBe(role);
     // The older role keeps what it could do: request authorizations and read status.
     expect(roleOf('status')).toBe('request');
+  });
+
+  it('reads PROXY_ALLOW for keys of API_KEYS only, naming a rule it cannot read', () => {
+    const keys = `bot:proxy:${apiSecret()}`;
+    const lists = loadConfig({
+      ...valid,
+      API_KEYS: keys,
+      PROXY_ALLOW: '{"bot": ["GET /open-apis/task/v2", "/open-apis/authen/v1/user_info"]}',
+    }).PROXY_ALLOW;
+    expect(lists.get('bot')).toEqual([
+      { methods: ['GET'], prefix: '/open-apis/task/v2' },
+      { methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], prefix: '/open-apis/authen/v1/user_info' },
+    ]);
+    // A misspelt name would leave the key it meant unrestricted.
+    expect(() => loadConfig({ ...valid, API_KEYS: keys, PROXY_ALLOW: '{"bto": []}' })).toThrow(
+      /PROXY_ALLOW: names "bto"/,
+    );
+    expect(() => loadConfig({ ...valid, API_KEYS: keys, PROXY_ALLOW: '["GET /open-apis"]' })).toThrow(
+      /PROXY_ALLOW: must be a JSON object/,
+    );
+    expect(() => loadConfig({ ...valid, API_KEYS: keys, PROXY_ALLOW: '{"bot": ["GET /v1/users"]}' })).toThrow(
+      /PROXY_ALLOW: bot: "GET \/v1\/users" must be/,
+    );
   });
 
   it('refuses HTTP callback mode without the encrypt key and verification token', () => {
