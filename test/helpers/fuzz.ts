@@ -116,6 +116,30 @@ function differences(before: Snapshot, after: Snapshot): { owner: string; change
     }));
 }
 
+const SETTLE_LOOK_MS = 100;
+const SETTLE_LIMIT_MS = 10_000;
+
+function sameSnapshot(a: Snapshot, b: Snapshot): boolean {
+  return a.size === b.size && [...a].every(([key, { value }]) => b.get(key)?.value === value);
+}
+
+/**
+ * The state once an accepted request's effects are over: a grant's workflow goes on after the
+ * update answered (it records the card, settles rows), and a refused request next in line must
+ * not be blamed for that. Two equal looks in a row, or the limit.
+ */
+async function settledSnapshot(stack: Stack): Promise<Snapshot> {
+  const deadline = Date.now() + SETTLE_LIMIT_MS;
+  let last = await snapshot(stack);
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_LOOK_MS));
+    const next = await snapshot(stack);
+    if (sameSnapshot(last, next)) return next;
+    last = next;
+  }
+  return last;
+}
+
 interface Relayed {
   status: number;
   headers: http.IncomingHttpHeaders;
@@ -168,15 +192,20 @@ async function startWitness(stack: Stack) {
   const stateChanges: string[] = [];
   const owners = new Set<string>();
   let queue: Promise<void> = Promise.resolve();
+  /** After a request that may have started work, the next comparison waits for it to end. */
+  let unsettled = false;
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const body = await readBody(req);
-    const before = await snapshot(stack);
+    const before = unsettled ? await settledSnapshot(stack) : await snapshot(stack);
     const answer = await relay(target, req, body);
     byStatus[answer.status] = (byStatus[answer.status] ?? 0) + 1;
     const asked = req.method === 'POST' && new URL(req.url ?? '/', target).pathname === '/v1/authorizations';
     const attempted = asked && answer.status === 422 && errorCode(answer.body) === 'card_not_sent';
     const openId = asked && (attempted || answer.status < 300) ? requestedOpenId(body) : undefined;
     if (openId) owners.add(openId);
+    unsettled =
+      !['GET', 'HEAD', 'OPTIONS'].includes(req.method ?? 'GET') &&
+      (openId !== undefined || answer.status < 300);
     if (answer.status < 200 || answer.status > 299) {
       for (const { owner, change } of differences(before, await snapshot(stack))) {
         if (owner !== openId) stateChanges.push(`${req.method} ${req.url} → ${answer.status}: ${change}`);

@@ -1,5 +1,8 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { reencryptGrants } from '../../lib/store/key-rotation.ts';
+import type { KeyRingEntry } from '../../lib/config.ts';
 import { TokenCipher } from '../../lib/token-crypto.ts';
 import { eventually } from '../helpers/cards.ts';
 import { authorize, waitForCardTitle } from '../helpers/flows.ts';
@@ -157,13 +160,35 @@ describe('token lifecycle: keep-alive, terminal errors, revocation, rotation', (
     expect(successfulRefreshes(stack, openId).length).toBe(refreshesAfter);
   });
 
-  it('key rotation re-seals every token under the new key and every token stays readable', async () => {
+  it('npm run keys:rotate re-seals every token under the new key, every token stays readable, and the run is audited', async () => {
     const openId = stack.sandbox.openIdOf(stack.appId, 6);
     await authorize(stack, openId);
     const [oldKey] = stack.config.TOKEN_ENCRYPTION_KEYS;
-    const ring = [{ id: 'k2', key: new Uint8Array(32).fill(7) }, oldKey!];
-    const result = await reencryptGrants(stack.db, new TokenCipher(ring), stack.appId);
-    expect(result.rotated).toBeGreaterThanOrEqual(1);
+    const ring: KeyRingEntry[] = [{ id: 'k2', key: randomBytes(32) }, oldKey!];
+    const ringEnv = ring.map(({ id, key }) => `${id}:${Buffer.from(key).toString('base64')}`).join(',');
+    const { stdout } = await promisify(execFile)('npm', ['run', '--silent', 'keys:rotate'], {
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        DATABASE_URL: stack.config.DATABASE_URL,
+        FEISHU_APP_ID: stack.appId,
+        FEISHU_APP_SECRET: randomBytes(16).toString('hex'),
+        TOKEN_ENCRYPTION_KEYS: ringEnv,
+        PAYLOAD_CODEC_KEYS: `c1:${randomBytes(32).toString('base64')}`,
+        LOG_LEVEL: 'info',
+      },
+    });
+    const audit = stdout
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line.stream === 'audit');
+    expect(audit).toEqual([
+      expect.objectContaining({ action: 'keys.rotate', outcome: 'ok', key_id: 'k2', open_id: null }),
+    ]);
+    expect(audit[0]!.rotated).toBeGreaterThanOrEqual(1);
+    expect(audit[0]!.by).toEqual({ operator: expect.any(String) });
+    for (const { key } of ring) expect(stdout).not.toContain(Buffer.from(key).toString('base64'));
     // Services run with the new ring (new key first, old key kept) before the rotation starts.
     const { rows } = await stack.db.query<{ open_id: string; key_id: string; access_token_ct: Buffer }>(
       `SELECT open_id, key_id, access_token_ct FROM grants WHERE app_id = $1 AND access_token_ct IS NOT NULL`,
