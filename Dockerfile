@@ -1,10 +1,35 @@
 # syntax=docker/dockerfile:1
-# Image for both processes of feishu-user-auth; docker-compose.yml picks the command:
-#   worker: node --import tsx workers/main.ts
-#   api:    node --import tsx api/main.ts
-# tsx runs the TypeScript sources directly and is a runtime dependency, so this installs with
-# plain `npm ci`, dev dependencies included (NODE_ENV=production alone would drop them).
-FROM node:20-slim
+# Image for the processes of feishu-user-auth; docker-compose.yml picks the command:
+#   api:     node dist/api/main.js (the default)
+#   worker:  node dist/workers/main.js
+#   migrate: node dist/db/cli.js
+# The build stage compiles the TypeScript to dist/ with tsc and prebuilds the workflow bundle
+# (npm run build); the runtime stage installs production dependencies only and runs dist/ with
+# plain node. test/operations/image-build.test.ts runs the same steps without a Docker engine.
+
+FROM node:22-slim AS build
+
+ENV NPM_CONFIG_UPDATE_NOTIFIER=false \
+    NPM_CONFIG_FUND=false
+
+WORKDIR /app
+
+# Dependencies first, so a source change does not reinstall them.
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci --no-audit
+
+COPY tsconfig.json tsconfig.build.json ./
+COPY lib lib
+COPY workflows workflows
+COPY activities activities
+COPY workers workers
+COPY api api
+COPY db db
+COPY scripts scripts
+RUN npm run build
+
+
+FROM node:22-slim
 
 ENV NODE_ENV=production \
     NPM_CONFIG_UPDATE_NOTIFIER=false \
@@ -12,11 +37,11 @@ ENV NODE_ENV=production \
 
 WORKDIR /app
 
-# Dependencies first, so a source change does not reinstall them.
 COPY package.json package-lock.json ./
-RUN --mount=type=cache,target=/root/.npm npm ci --include=dev --no-audit
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit
 
-COPY . .
+COPY --from=build /app/dist ./dist
+COPY deploy/docker-entrypoint.sh deploy/docker-entrypoint.sh
 RUN chmod 0755 deploy/docker-entrypoint.sh \
     && chown -R root:root /app \
     && chmod -R a+rX,go-w /app
@@ -25,7 +50,8 @@ RUN chmod 0755 deploy/docker-entrypoint.sh \
 USER node
 
 # 3000: API (PORT). 9464: worker /metrics (prom-client). 9465: Temporal SDK Prometheus exporter.
-EXPOSE 3000 9464 9465
+# 9466: API /metrics (API_METRICS_PORT).
+EXPOSE 3000 9464 9465 9466
 
 ENTRYPOINT ["/app/deploy/docker-entrypoint.sh"]
-CMD ["node", "--import", "tsx", "api/main.ts"]
+CMD ["node", "dist/api/main.js"]

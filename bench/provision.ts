@@ -176,17 +176,20 @@ export interface ServiceProcess {
   stop(): Promise<void>;
 }
 
-/** Runs api/main.ts or workers/main.ts as its own Node process (as `npm run api|worker` would). */
-export function spawnService(name: 'api' | 'worker', env: NodeJS.ProcessEnv): ServiceProcess {
+/**
+ * Runs api/main.ts or workers/main.ts as its own Node process (as `npm run api|worker` would); or,
+ * given `image` (a folder laid out as the image's /app: dist/, production node_modules, the
+ * entrypoint), the compiled entry point the way the image's entrypoint and command run it.
+ */
+export function spawnService(name: 'api' | 'worker', env: NodeJS.ProcessEnv, image?: string): ServiceProcess {
   mkdirSync(logDir, { recursive: true });
   const logFile = path.join(logDir, `${name}.log`);
   const out = createWriteStream(logFile, { flags: 'w' });
   const script = name === 'api' ? 'api/main.ts' : 'workers/main.ts';
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    cwd: root,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const [command, args] = image
+    ? ['/bin/sh', ['deploy/docker-entrypoint.sh', process.execPath, `dist/${script.replace(/\.ts$/, '.js')}`]]
+    : [process.execPath, ['--import', 'tsx', script]];
+  const child = spawn(command, args, { cwd: image ?? root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.pipe(out);
   child.stderr.pipe(out);
   if (child.pid === undefined) throw new Error(`could not start the ${name}`);

@@ -1,9 +1,11 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   NativeConnection,
   Worker,
   bundleWorkflowCode,
+  type WorkflowBundleOption,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import { createActivities, type ServiceDeps } from '../activities/index.ts';
@@ -15,6 +17,21 @@ const workflowsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..
 export const workflowsPath = path.join(workflowsDir, 'index.ts');
 /** Stops starts and signals whose payloads the worker's codec refused (see grantDataConverter). */
 const workflowInterceptorModules = [path.join(workflowsDir, 'refuse-unencrypted.ts')];
+
+/**
+ * `npm run build` compiles to dist/ and writes the workflow bundle beside the compiled code. A
+ * worker running from dist/ (the image) has no TypeScript workflow sources to bundle, and must not
+ * spend its start-up in webpack anyway, so it runs that file; from the sources (tsx) it bundles.
+ */
+export const WORKFLOW_BUNDLE_FILE = 'workflow-bundle.js';
+const runsCompiled = import.meta.url.endsWith('.js');
+
+function prebuiltWorkflowBundle(): WorkflowBundleOption {
+  const codePath = fileURLToPath(new URL(`../${WORKFLOW_BUNDLE_FILE}`, import.meta.url));
+  if (!existsSync(codePath))
+    throw new Error(`${codePath} is missing: \`npm run build\` writes it next to the compiled code`);
+  return { codePath };
+}
 
 /**
  * How long a stopping worker lets activities in flight finish before it cancels them: longer
@@ -48,8 +65,11 @@ export interface GrantWorkerOptions {
   refreshesPerSecond: number;
   /** Workflows kept in memory between tasks; the rest are replayed from history when they wake. */
   maxCachedWorkflows?: number;
-  /** A prebuilt bundle from bundleGrantWorkflows (tests, production images); bundled from source when omitted. */
-  workflowBundle?: WorkflowBundleWithSourceMap;
+  /**
+   * A bundle from bundleGrantWorkflows (tests); when omitted, the prebuilt file when running from
+   * dist/, else bundled from source.
+   */
+  workflowBundle?: WorkflowBundleOption;
   /** Drain time on shutdown, in ms (WORKER_SHUTDOWN_GRACE_SECONDS); DEFAULT_SHUTDOWN_GRACE_MS when omitted. */
   shutdownGraceMs?: number;
 }
@@ -85,8 +105,9 @@ export function createRefreshWorker(
  */
 export async function createGrantWorkers(options: GrantWorkerOptions): Promise<Worker[]> {
   const activities = createActivities(options.deps);
-  const workflowSource = options.workflowBundle
-    ? { workflowBundle: options.workflowBundle }
+  const workflowBundle = options.workflowBundle ?? (runsCompiled ? prebuiltWorkflowBundle() : undefined);
+  const workflowSource = workflowBundle
+    ? { workflowBundle }
     : { workflowsPath, interceptors: { workflowModules: workflowInterceptorModules } };
   const main = await Worker.create({
     connection: options.connection,

@@ -1,4 +1,5 @@
 import { bodyParser } from '@koa/bodyparser';
+import cors from '@koa/cors';
 import Router from '@koa/router';
 import type { PayloadCodec } from '@temporalio/common';
 import { JSONToPayload, payloadToJSON } from '@temporalio/common/lib/proto-utils.js';
@@ -69,34 +70,36 @@ export const codecOperations: Operation[] = ACTIONS.flatMap((action) =>
   }),
 );
 
-const ALLOWED_HEADERS = 'authorization, content-type, x-namespace';
-
 /**
- * Answers browsers from the UI's origin only. A request without an Origin header (the CLI's
- * --codec-endpoint, scripts) is not a browser's and is left to the API key check.
+ * Browsers may call from the UI's origins only: another origin is refused outright (403), not
+ * just left without CORS headers. A request without an Origin header (the CLI's --codec-endpoint,
+ * scripts) is not a browser's and is left to the API key check.
  */
-function corsForUi(allowedOrigins: string[]): Middleware {
+function corsForUi(allowedOrigins: string[]): Middleware[] {
   const allowed = new Set(allowedOrigins);
-  return async (ctx, next) => {
+  const refuseOtherOrigins: Middleware = async (ctx, next) => {
     const origin = ctx.get('origin');
-    if (origin) {
-      if (!allowed.has(origin)) {
-        throw new HttpError(403, 'forbidden_origin', 'this origin may not call the codec server');
-      }
-      ctx.set('Access-Control-Allow-Origin', origin);
-      ctx.set('Access-Control-Allow-Credentials', 'true');
-    }
-    ctx.vary('Origin');
-    if (ctx.method === 'OPTIONS') {
-      ctx.set('Access-Control-Allow-Methods', 'POST, OPTIONS');
-      ctx.set('Access-Control-Allow-Headers', ALLOWED_HEADERS);
-      ctx.set('Access-Control-Max-Age', '600');
-      ctx.status = 204;
-      return;
+    if (origin && !allowed.has(origin)) {
+      throw new HttpError(403, 'forbidden_origin', 'this origin may not call the codec server');
     }
     await next();
   };
+  return [
+    refuseOtherOrigins,
+    cors({
+      origin: (ctx) => ctx.get('origin'),
+      credentials: true,
+      allowMethods: ['POST', 'OPTIONS'],
+      allowHeaders: ['authorization', 'content-type', 'x-namespace'],
+      maxAge: 600,
+    }),
+  ];
 }
+
+/** What a preflight that @koa/cors left alone (no Access-Control-Request-Method) gets. */
+const noContent: Middleware = (ctx) => {
+  ctx.status = 204;
+};
 
 /**
  * The Temporal Web UI of the dev server has no sign-in and so cannot send an Authorization header;
@@ -126,13 +129,13 @@ function sameNamespace(namespace: string): Middleware {
  */
 export function codecRoutes(options: CodecRouteOptions): Router {
   const router = new Router({ prefix: '/codec' });
-  const cors = corsForUi(options.allowedOrigins);
+  const uiCors = corsForUi(options.allowedOrigins);
   const namespace = sameNamespace(options.namespace);
   const parseBody = bodyParser({ enableTypes: ['json'], jsonLimit: '8mb' });
   for (const action of ACTIONS) {
     const paths = [`/${action}`, `/:key/${action}`];
-    const guards = [cors, keyFromPath, options.requireKey[action], namespace, parseBody];
-    router.options(paths, cors);
+    const guards = [...uiCors, keyFromPath, options.requireKey[action], namespace, parseBody];
+    router.options(paths, ...uiCors, noContent);
     router.post(paths, ...guards, async (ctx) => {
       const { payloads: input } = parseInput(payloads, ctx.request.body);
       let parsed;

@@ -71,9 +71,10 @@ export interface StackOptions {
    * Runs the worker and the API as deployed instead of in this process: workers/main.ts and
    * api/main.ts as child processes configured by environment (grant settings from `env`, not
    * `settings`), each serving /metrics on a port of its own. `serviceEnv` reaches only them, for
-   * example addresses the test can cut while its own connections stay up.
+   * example addresses the test can cut while its own connections stay up. `image` runs the
+   * compiled service from a folder laid out as the image's /app instead (spawnService).
    */
-  processes?: { serviceEnv?: Record<string, string> };
+  processes?: { serviceEnv?: Record<string, string>; image?: string };
 }
 
 async function suiteInfra(): Promise<{ databaseUrl: string; temporalAddress: string }> {
@@ -198,6 +199,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const services = await startServiceProcesses(
       { ...env, PORT: String(port), ...options.processes.serviceEnv },
       apiUrl,
+      options.processes.image,
     );
     return {
       appId,
@@ -285,7 +287,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
  * workers/main.ts and api/main.ts as child processes, as `npm run worker|api` run them, each
  * with its metrics on a free port; ready once the worker serves /metrics and the API /readyz.
  */
-async function startServiceProcesses(env: Record<string, string | undefined>, apiUrl: string) {
+async function startServiceProcesses(
+  env: Record<string, string | undefined>,
+  apiUrl: string,
+  image: string | undefined,
+) {
   const ports = { api: await freePort(), worker: await freePort(), workerSdk: await freePort() };
   const processEnv: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
@@ -297,8 +303,8 @@ async function startServiceProcesses(env: Record<string, string | undefined>, ap
     WORKER_METRICS_PORT: String(ports.worker),
     WORKER_SDK_METRICS_PORT: String(ports.workerSdk),
   };
-  let worker: ServiceProcess = spawnService('worker', processEnv);
-  const apiProcess = spawnService('api', processEnv);
+  let worker: ServiceProcess = spawnService('worker', processEnv, image);
+  const apiProcess = spawnService('api', processEnv, image);
   const close = () => Promise.all([worker.stop(), apiProcess.stop()]).then(() => undefined);
   try {
     await Promise.all([waitForWorker(ports.worker, worker), waitForApi(apiUrl, apiProcess)]);
@@ -316,7 +322,7 @@ async function startServiceProcesses(env: Record<string, string | undefined>, ap
     stopWorker: () => worker.stop(),
     startWorker: async (bundle?: WorkflowBundleWithSourceMap) => {
       if (bundle) throw new Error("a worker process runs this checkout's workflow code");
-      worker = spawnService('worker', processEnv);
+      worker = spawnService('worker', processEnv, image);
       await waitForWorker(ports.worker, worker);
     },
     close,

@@ -101,8 +101,8 @@ describe('docker-compose.yml', () => {
     expect(s.temporal!.environment).toMatchObject({ DB: 'postgres12', POSTGRES_SEEDS: 'postgresql' });
     expect(s['temporal-ui']!.image).toMatch(/^temporalio\/ui:/);
     expect(String(s['temporal-ui']!.environment!.TEMPORAL_CODEC_ENDPOINT)).toMatch(/\/codec$/);
-    expect(s.worker!.command).toEqual(['node', '--import', 'tsx', 'workers/main.ts']);
-    expect(s.api!.command).toEqual(['node', '--import', 'tsx', 'api/main.ts']);
+    expect(s.worker!.command).toEqual(['node', 'dist/workers/main.js']);
+    expect(s.api!.command).toEqual(['node', 'dist/api/main.js']);
     for (const name of ['worker', 'api']) {
       expect(s[name]!.build, name).toMatchObject({ context: '.', dockerfile: 'Dockerfile' });
       expect(s[name]!.depends_on, name).toMatchObject({
@@ -213,14 +213,22 @@ describe('Dockerfile', () => {
   const dockerfile = readText('Dockerfile');
   const lines = dockerfile.split('\n').filter((l) => l.trim() && !l.trimStart().startsWith('#'));
 
-  it('builds on node:20-slim with npm ci (tsx runs the sources) and runs as a non-root user', () => {
-    expect(lines.find((l) => l.startsWith('FROM'))).toMatch(/^FROM node:20-slim\b/);
-    expect(dockerfile).toMatch(/RUN .*npm ci\b/);
-    expect(dockerfile).not.toMatch(/--omit=dev/);
+  it('builds on Node 22 in two stages, runs dist/ with production dependencies only, as a non-root user', () => {
+    const froms = lines.filter((l) => l.startsWith('FROM'));
+    expect(froms).toEqual(['FROM node:22-slim AS build', 'FROM node:22-slim']);
+    expect(dockerfile).not.toMatch(/\btsx\b/);
     const users = lines.filter((l) => l.startsWith('USER')).map((l) => l.split(/\s+/)[1]);
     expect(users.at(-1)).toBeDefined();
     expect(['root', '0']).not.toContain(users.at(-1));
     expect(dockerfile).toContain('ENTRYPOINT ["/app/deploy/docker-entrypoint.sh"]');
+  });
+
+  it('exposes every port the processes listen on', () => {
+    const exposed = lines
+      .find((l) => l.startsWith('EXPOSE'))!
+      .split(/\s+/)
+      .slice(1);
+    expect(exposed.sort()).toEqual(['3000', '9464', '9465', '9466']);
   });
 
   it('keeps secrets and local state out of the build context', () => {

@@ -29,7 +29,7 @@ describe('docker-compose.yml exposes only what users need', () => {
 
 describe('the service runs as a role that may only read and write rows', () => {
   it('migrations run once, as the owner, before the API and the worker start', () => {
-    expect(services.migrate!.command).toEqual(['node', '--import', 'tsx', 'db/cli.ts']);
+    expect(services.migrate!.command).toEqual(['node', 'dist/db/cli.js']);
     expect(services.migrate!.environment!.DATABASE_MIGRATION_URL_FILE).toBe(
       '/run/secrets/database_migration_url',
     );
