@@ -29,6 +29,7 @@ export function createControl(rt: Runtime) {
       reset: () => rt.faults.reset(),
       failNext: (kind: FaultKind, options?: { count?: number; pathPrefix?: string }) =>
         rt.faults.failNext(kind, options),
+      loseNextRefreshAnswers: (count?: number) => rt.faults.loseNextRefreshAnswers(count),
       get: () => rt.faults.snapshot(),
     },
     /** The open_id a seeded user has in an app, by display name (张三 / Zhang San) or position. */

@@ -13,6 +13,8 @@ export interface FaultSettings {
   serverErrorRate: number;
   /** Fraction of OAuth token requests answered 503 / 20072. */
   unavailableRate: number;
+  /** Fraction of successful refreshes whose answer is lost after the token rotated (connection dropped). */
+  lostRefreshAnswerRate: number;
   /** Fraction of API requests answered 429 / 99991400 with `x-ogw-ratelimit-reset`. */
   rateLimitRate: number;
   rateLimitResetSeconds: number;
@@ -29,6 +31,7 @@ const DEFAULTS: FaultSettings = {
   http5xxRate: 0,
   serverErrorRate: 0,
   unavailableRate: 0,
+  lostRefreshAnswerRate: 0,
   rateLimitRate: 0,
   rateLimitResetSeconds: 1,
   pathPrefix: undefined,
@@ -59,6 +62,10 @@ const applies = (kind: FaultKind, path: string): boolean =>
 export class Faults {
   private current: FaultSettings = { ...DEFAULTS };
   private queue: Queued[] = [];
+  private lostRefreshAnswers = 0;
+
+  /** `random` decides the rate-based faults; a seeded one makes a run repeatable. */
+  constructor(private readonly random: () => number = Math.random) {}
 
   get settings(): Readonly<FaultSettings> {
     return this.current;
@@ -72,7 +79,23 @@ export class Faults {
   reset(): FaultSettings {
     this.current = { ...DEFAULTS };
     this.queue = [];
+    this.lostRefreshAnswers = 0;
     return this.current;
+  }
+
+  /** The answers to the next `count` successful refreshes are lost after Feishu rotated. */
+  loseNextRefreshAnswers(count = 1): void {
+    this.lostRefreshAnswers += count;
+  }
+
+  /** Whether the answer to the refresh that just succeeded is lost. */
+  loseRefreshAnswer(): boolean {
+    if (this.lostRefreshAnswers > 0) {
+      this.lostRefreshAnswers -= 1;
+      return true;
+    }
+    const rate = this.current.lostRefreshAnswerRate;
+    return rate > 0 && this.random() < rate;
   }
 
   /** Deterministic injection for tests: the next `count` matching requests fail with `kind`. */
@@ -81,7 +104,11 @@ export class Faults {
   }
 
   snapshot() {
-    return { settings: this.current, queued: this.queue.map((q) => ({ ...q })) };
+    return {
+      settings: this.current,
+      queued: this.queue.map((q) => ({ ...q })),
+      lostRefreshAnswers: this.lostRefreshAnswers,
+    };
   }
 
   private pick(path: string): FaultKind | undefined {
@@ -100,7 +127,7 @@ export class Faults {
       ['serverError', this.current.serverErrorRate],
       ['unavailable', this.current.unavailableRate],
     ];
-    return rates.find(([kind, rate]) => rate > 0 && applies(kind, path) && Math.random() < rate)?.[0];
+    return rates.find(([kind, rate]) => rate > 0 && applies(kind, path) && this.random() < rate)?.[0];
   }
 
   middleware() {

@@ -35,7 +35,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     config,
     store: new Store(config),
     limiter: new RateLimiter(config.rateLimits),
-    faults: new Faults(),
+    faults: new Faults(options.random),
     counters: new Counters(),
     logger: options.logger ?? pino({ level: 'silent' }),
     baseUrl: '',

@@ -78,7 +78,14 @@ export function createInspection(rt: Runtime) {
           .map((t) => ({ token: t.token, issuedAt: t.issuedAt, expiresAt: t.expiresAt, scopes: t.scopes })),
         refreshTokens: [...store.refreshTokens.values()]
           .filter((t) => t.authorizationId === a.id)
-          .map((t) => ({ token: t.token, issuedAt: t.issuedAt, expiresAt: t.expiresAt, usedAt: t.usedAt })),
+          .map((t) => ({
+            token: t.token,
+            issuedAt: t.issuedAt,
+            expiresAt: t.expiresAt,
+            usedAt: t.usedAt,
+            reusedAt: [...t.reusedAt],
+            answerLostAt: t.answerLostAt,
+          })),
       })),
     tokenEvents: () => store.tokenEvents.map((e) => ({ ...e })),
     deliveries: () => store.deliveries.map((d) => ({ ...d })),

@@ -15,6 +15,7 @@ const faultSettings = z
     http5xxRate: z.number().min(0).max(1),
     serverErrorRate: z.number().min(0).max(1),
     unavailableRate: z.number().min(0).max(1),
+    lostRefreshAnswerRate: z.number().min(0).max(1),
     rateLimitRate: z.number().min(0).max(1),
     rateLimitResetSeconds: z.number().int().min(0),
     pathPrefix: z.string().optional(),

@@ -40,6 +40,10 @@ export interface UserToken {
 
 export interface RefreshToken extends UserToken {
   usedAt: number | undefined;
+  /** Each time the token was presented again after it was used (refused with 20073). */
+  reusedAt: number[];
+  /** When the answer to the refresh that used it was lost on the way back (a fault). */
+  answerLostAt: number | undefined;
 }
 
 export interface DeviceRequest {

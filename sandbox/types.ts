@@ -81,4 +81,6 @@ export interface SandboxOptions {
   /** Per-app and per-message rate limits as documented; off only for load tests that want raw speed. */
   rateLimits?: boolean;
   logger?: Logger;
+  /** Decides the rate-based faults (Math.random by default); a seeded one makes a run repeatable. */
+  random?: () => number;
 }

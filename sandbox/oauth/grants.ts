@@ -71,6 +71,8 @@ function issue(store: Store, app: App, authorization: Authorization, scopes: str
     expiresAt,
     scopes,
     usedAt: undefined,
+    reusedAt: [],
+    answerLostAt: undefined,
   };
   store.refreshTokens.set(refresh.token, refresh);
   return { ...response, refresh_token: refresh.token, refresh_token_expires_in: seconds(expiresAt - now) };
@@ -107,7 +109,10 @@ export function rotate(
   if (authorization.appId !== app.appId) throw oauth.wrongClient();
   if (!app.refreshEnabled) throw oauth.refreshNotAllowed();
   if (authorization.revokedAt !== undefined) throw oauth.refreshTokenRevoked();
-  if (refresh.usedAt !== undefined) throw oauth.refreshTokenUsed();
+  if (refresh.usedAt !== undefined) {
+    refresh.reusedAt.push(Date.now());
+    throw oauth.refreshTokenUsed();
+  }
   const now = Date.now();
   if (now >= refresh.expiresAt) throw oauth.refreshTokenExpired();
   assertCanIssue(app, store.user(authorization.userKey));

@@ -81,6 +81,13 @@ export const tokenEndpoint = (rt: Runtime, version: TokenEndpointVersion) => asy
     if (retryAfter !== undefined) throw openApi.rateLimited(retryAfter);
     const outcome = grant(rt, app, params, version);
     record(rt.store, version, params.grant_type, appId, outcome, undefined);
+    if (params.grant_type === 'refresh_token' && rt.faults.loseRefreshAnswer()) {
+      // Feishu rotated, then the answer never reached the caller: the new pair exists only here.
+      rt.store.refreshTokens.get(params.refresh_token!)!.answerLostAt = Date.now();
+      ctx.respond = false;
+      ctx.req.socket.destroy();
+      return;
+    }
     ctx.body = outcome.response;
   } catch (error) {
     if (error instanceof OAuthError || error instanceof OpenApiError) {

@@ -346,6 +346,23 @@ describe.each(['v3', 'v2'] as const)('token endpoint %s error table', (version: 
     expectError(await refresh(third.refresh_token!), 400, 20037);
   });
 
+  it('a lost refresh answer: rotated, the connection dropped, the token marked; presenting it again is recorded', async () => {
+    const first = await tokens();
+    sandbox.faults.loseNextRefreshAnswers(1);
+    await expect(refresh(first.refresh_token!)).rejects.toThrow();
+    const presented = () =>
+      sandbox.state
+        .grants()
+        .flatMap((g) => g.refreshTokens)
+        .find((t) => t.token === first.refresh_token)!;
+    expect(presented().usedAt).toBeDefined();
+    expect(presented().answerLostAt).toBeDefined();
+    expect(presented().reusedAt).toEqual([]);
+    expectError(await refresh(first.refresh_token!), 400, 20073);
+    expect(presented().reusedAt).toHaveLength(1);
+    expect(sandbox.faults.get().lostRefreshAnswers).toBe(0);
+  });
+
   it('20074 when the app may not refresh; no refresh token is issued then', async () => {
     const issued = await tokens(noRefresh);
     expect(issued.refresh_token).toBeUndefined();
