@@ -1,6 +1,7 @@
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import type { Logger } from '../lib/logger.ts';
+import { isOutage } from './outage.ts';
 
 /** An error whose status and message are meant for the caller. */
 export class HttpError extends Error {
@@ -25,8 +26,9 @@ export function parseInput<T>(schema: z.ZodType<T>, input: unknown): T {
 }
 
 /**
- * Every failure becomes `{error: {code, message}}`. Unexpected errors are logged with their
- * stack and answered with a generic 500, so internals never reach a caller.
+ * Every failure becomes `{error: {code, message}}`. PostgreSQL or Temporal being unreachable is
+ * 503 `unavailable` with Retry-After; other unexpected errors are logged with their stack and
+ * answered with a generic 500, so internals never reach a caller.
  */
 export function errorHandler(logger: Logger): Middleware {
   return async (ctx, next) => {
@@ -52,6 +54,15 @@ export function errorHandler(logger: Logger): Middleware {
         // Koa and its body parser signal bad requests (malformed JSON, too large) this way.
         ctx.status = status;
         ctx.body = { error: { code: 'bad_request', message: (err as Error).message } };
+        return;
+      }
+      if (isOutage(err)) {
+        logger.warn({ err, route: ctx.path }, 'request failed: a dependency is unreachable');
+        ctx.status = 503;
+        ctx.set('Retry-After', '1');
+        ctx.body = {
+          error: { code: 'unavailable', message: 'the service is briefly unavailable; retry shortly' },
+        };
         return;
       }
       logger.error({ err, route: ctx.path }, 'request failed');

@@ -63,7 +63,10 @@ function parameters(where: 'path' | 'query', schema: z.ZodObject | undefined) {
 }
 
 function mergedErrors(operation: Operation): Map<number, string[]> {
-  const merged = new Map<number, string[]>([[500, ['internal']]]);
+  const merged = new Map<number, string[]>([
+    [500, ['internal']],
+    [503, ['unavailable']],
+  ]);
   const sources = [operation.role ? KEY_ERRORS : {}, operation.errors ?? {}];
   for (const source of sources) {
     for (const [status, codes] of Object.entries(source) as [string, readonly string[]][]) {
