@@ -122,6 +122,7 @@ export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: S
         stateCt: stateSealed.box,
         verifierCt: verifierSealed.box,
         expiresAt: new Date(input.expiresAt),
+        notice: input.notice,
       });
       if (row.message_id) {
         const grant = await markGrantPending(db, input.appId, input.openId);

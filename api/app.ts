@@ -26,6 +26,8 @@ import { oauthCallbackOperations, oauthCallbackRoutes } from './routes/oauth-cal
 import { userOperations, userRoutes } from './routes/users.ts';
 import { proxyOperations, proxyRoutes } from './routes/proxy.ts';
 import { UserTokens } from './user-tokens.ts';
+import { webhookDeliveryOperations, webhookDeliveryRoutes } from './routes/webhook-deliveries.ts';
+import { webhookSubscriberOperations, webhookSubscriberRoutes } from './routes/webhook-subscribers.ts';
 
 export interface AppOptions {
   config: Pick<
@@ -49,6 +51,7 @@ export interface AppOptions {
     | 'PROXY_MAX_REQUEST_BYTES'
     | 'PROXY_MAX_RESPONSE_BYTES'
     | 'PROXY_TIMEOUT_SECONDS'
+    | 'WEBHOOK_RETRY_WINDOW_SECONDS'
   >;
   db: Db;
   cipher: TokenCipher;
@@ -83,6 +86,8 @@ export function createApp(options: AppOptions): Api {
     ...authorizationOperations,
     ...userOperations,
     ...proxyOperations,
+    ...webhookSubscriberOperations,
+    ...webhookDeliveryOperations,
   ];
 
   app.use(async (ctx, next) => {
@@ -182,6 +187,23 @@ export function createApp(options: AppOptions): Api {
     audit,
   });
   app.use(users.routes()).use(users.allowedMethods());
+  const adminRole = role('admin');
+  const subscribers = webhookSubscriberRoutes({
+    db,
+    cipher,
+    appId: grants.appId,
+    guard: (action) =>
+      action === 'list' ? [adminRole] : [audited(audit, `webhook.subscriber.${action}`), adminRole],
+  });
+  app.use(subscribers.routes()).use(subscribers.allowedMethods());
+  const deliveries = webhookDeliveryRoutes({
+    db,
+    appId: grants.appId,
+    retryWindowSeconds: config.WEBHOOK_RETRY_WINDOW_SECONDS,
+    requireReadRole: readRole,
+    guardReplay: [audited(audit, 'webhook.replay'), adminRole],
+  });
+  app.use(deliveries.routes()).use(deliveries.allowedMethods());
   return {
     app,
     handlers,

@@ -4,7 +4,15 @@ import type { Logger } from '../lib/logger.ts';
 import { HttpError } from './errors.ts';
 import { openIdParam } from './routes/params.ts';
 
-export type AuditAction = 'token.read' | 'authorization.request' | 'authorization.revoke' | 'proxy.call';
+export type AuditAction =
+  | 'token.read'
+  | 'authorization.request'
+  | 'authorization.revoke'
+  | 'proxy.call'
+  | 'webhook.subscriber.create'
+  | 'webhook.subscriber.rotate_secret'
+  | 'webhook.subscriber.delete'
+  | 'webhook.replay';
 
 /** One line of the audit stream (docs/operations.md#the-audit-stream): fixed fields, never a secret. */
 export interface AuditRecord {

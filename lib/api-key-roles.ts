@@ -8,9 +8,11 @@
  * - `proxy`: call Feishu as a user through the proxy, which adds the user's token on the way out
  *   and never hands it back (within the key's allow-list, PROXY_ALLOW);
  * - `token`: read users' access tokens, revoke, and encode payloads through the codec server
- *   (an encoded payload can drive a grant workflow).
+ *   (an encoded payload can drive a grant workflow);
+ * - `admin`: an operator's: also manage webhook subscribers (their URLs and signing secrets) and
+ *   replay dead-lettered webhook deliveries.
  */
-export const API_KEY_ROLES = ['decode', 'read', 'request', 'proxy', 'token'] as const;
+export const API_KEY_ROLES = ['decode', 'read', 'request', 'proxy', 'token', 'admin'] as const;
 
 export type ApiKeyRole = (typeof API_KEY_ROLES)[number];
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { API_KEY_ROLES, apiKeyRole, type ApiKeyRole } from './api-key-roles.ts';
 import { DEFAULT_GRANT_SETTINGS, type GrantSettings } from './grant-types.ts';
 import { parseProxyRule, type ProxyAllowLists, type ProxyRule } from './proxy-allow-list.ts';
+import { parseEnvSubscribers, type EnvSubscriber } from './webhooks/env-subscribers.ts';
 
 /** Raised when the environment does not satisfy the contract; its message names the variable. */
 export class ConfigError extends Error {
@@ -151,6 +152,15 @@ function parseProxyAllow(raw: string, ctx: z.RefinementCtx): ProxyAllowLists {
   return lists;
 }
 
+function parseWebhookUrls(raw: string, ctx: z.RefinementCtx): EnvSubscriber[] {
+  const parsed = parseEnvSubscribers(raw);
+  if (typeof parsed === 'string') {
+    ctx.addIssue({ code: 'custom', message: parsed });
+    return z.NEVER;
+  }
+  return parsed;
+}
+
 function parseOrigins(raw: string, ctx: z.RefinementCtx): string[] {
   const origins = raw
     .split(',')
@@ -241,6 +251,12 @@ const schema = z.object({
   PROXY_TIMEOUT_SECONDS: z.coerce.number().positive().default(30),
   // Requests long-polling an attempt (?wait=N) at once, per API replica; more answer 503.
   MAX_WAITING_REQUESTS: z.coerce.number().int().min(0).default(100),
+  // Subscribers to grant events, each with its signing secret(s): `name=url secret [previous]`.
+  WEBHOOK_URLS: z.string().default('').transform(parseWebhookUrls),
+  // A delivery is retried with exponential back-off for this long, then dead-lettered.
+  WEBHOOK_RETRY_WINDOW_SECONDS: z.coerce.number().positive().default(86_400),
+  WEBHOOK_RETRY_INITIAL_SECONDS: z.coerce.number().positive().default(5),
+  WEBHOOK_RETRY_MAX_INTERVAL_SECONDS: z.coerce.number().positive().default(3_600),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   AUTH_EXPIRY_SECONDS: z.coerce.number().int().min(1).max(86_400).default(600),

@@ -5,7 +5,7 @@ import type { KeyRingEntry } from './config.ts';
 export interface SealContext {
   appId: string;
   openId: string;
-  kind: 'access_token' | 'refresh_token' | 'oauth_state' | 'pkce_verifier' | 'oauth_code';
+  kind: 'access_token' | 'refresh_token' | 'oauth_state' | 'pkce_verifier' | 'oauth_code' | 'webhook_secret';
 }
 
 export interface Sealed {

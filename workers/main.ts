@@ -9,6 +9,7 @@ import { runMain } from '../lib/main-guard.ts';
 import { serveMetrics } from '../lib/metrics-server.ts';
 import { temporalLogger } from '../lib/temporal-logger.ts';
 import { createGrantWorkers } from './worker.ts';
+import { startWebhookDelivery } from './webhook-worker.ts';
 
 runMain('worker', async () => {
   const config = loadConfig();
@@ -45,6 +46,17 @@ runMain('worker', async () => {
     maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
     shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,
   });
+  const webhooks = await startWebhookDelivery({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    appId: deps.feishu.settings.appId,
+    deps,
+    config,
+    payloadCodecKeys: config.PAYLOAD_CODEC_KEYS,
+    shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,
+  });
+  workers.push(webhooks.worker);
   const metrics = await serveMetrics(config.WORKER_METRICS_PORT);
   logger.info(
     { taskQueue: config.TEMPORAL_TASK_QUEUE, metricsPort: config.WORKER_METRICS_PORT },
@@ -53,6 +65,7 @@ runMain('worker', async () => {
   // The Temporal runtime turns SIGINT/SIGTERM into a graceful shutdown of every worker: polling
   // stops, and activities in flight get WORKER_SHUTDOWN_GRACE_SECONDS to finish.
   await Promise.all(workers.map((w) => w.run()));
+  await webhooks.stopDispatcher();
   metrics.close();
   await deps.db.end();
   await connection.close();

@@ -51,6 +51,14 @@ export function bundleGrantWorkflows(): Promise<WorkflowBundleWithSourceMap> {
   });
 }
 
+/** The workflows a worker runs: a prebuilt bundle, or bundled from source with the interceptors. */
+export function workflowSource(bundle: WorkflowBundleOption | undefined) {
+  const workflowBundle = bundle ?? (runsCompiled ? prebuiltWorkflowBundle() : undefined);
+  return workflowBundle
+    ? { workflowBundle }
+    : { workflowsPath, interceptors: { workflowModules: workflowInterceptorModules } };
+}
+
 export interface GrantWorkerOptions {
   connection: NativeConnection;
   namespace: string;
@@ -105,15 +113,11 @@ export function createRefreshWorker(
  */
 export async function createGrantWorkers(options: GrantWorkerOptions): Promise<Worker[]> {
   const activities = createActivities(options.deps);
-  const workflowBundle = options.workflowBundle ?? (runsCompiled ? prebuiltWorkflowBundle() : undefined);
-  const workflowSource = workflowBundle
-    ? { workflowBundle }
-    : { workflowsPath, interceptors: { workflowModules: workflowInterceptorModules } };
   const main = await Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
-    ...workflowSource,
+    ...workflowSource(options.workflowBundle),
     dataConverter: grantDataConverter(options.payloadCodecKeys, { refuseUnencrypted: true }),
     activities,
     maxCachedWorkflows: options.maxCachedWorkflows,

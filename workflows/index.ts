@@ -1,1 +1,2 @@
 export { grantWorkflow } from './grant.ts';
+export { webhookDeliveryWorkflow } from './webhook-delivery.ts';

@@ -7,3 +7,13 @@ export function refreshTaskQueue(taskQueue: string): string {
 export function grantWorkflowId(appId: string, openId: string): string {
   return `feishu-auth:${appId}:${openId}`;
 }
+
+/** Webhook delivery workflows and their HTTP calls: a queue of their own, so a slow subscriber never takes a grant's slots. */
+export function webhookTaskQueue(taskQueue: string): string {
+  return `${taskQueue}-webhooks`;
+}
+
+/** One delivery workflow per (subscriber, grant): the order of that grant's events for that subscriber. */
+export function webhookDeliveryWorkflowId(subscriberId: string, appId: string, openId: string): string {
+  return `webhooks:${subscriberId}:${appId}:${openId}`;
+}

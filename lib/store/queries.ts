@@ -15,7 +15,7 @@ export interface HistoryEntry {
   by?: RevokedBy | null;
 }
 
-/** Attempts and grant events of one user, newest first. */
+/** Attempts, grant events and webhook deliveries of one user, newest first. */
 export async function userHistory(
   db: Db,
   appId: string,
@@ -30,6 +30,13 @@ export async function userHistory(
        UNION ALL
        SELECT at, kind, outcome, NULL, error_code, detail, NULL, actor
          FROM grant_events WHERE app_id = $1 AND open_id = $2
+       UNION ALL
+       SELECT COALESCE(d.settled_at, d.last_attempt_at, d.created_at), 'webhook', d.status, NULL,
+              d.last_http_status::text, e.type || ' to ' || s.name || ' (' || d.attempts || ' tries, event ' || e.id || ')',
+              NULL, NULL
+         FROM webhook_events e JOIN webhook_deliveries d ON d.event_id = e.id
+         JOIN webhook_subscribers s ON s.id = d.subscriber_id
+        WHERE e.app_id = $1 AND e.open_id = $2
      ) h ORDER BY at DESC LIMIT $3`,
     [appId, openId, limit],
   );

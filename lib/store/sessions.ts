@@ -35,14 +35,17 @@ export interface NewSession {
   stateCt: Buffer;
   verifierCt: Buffer;
   expiresAt: Date;
+  /** The notice the card carries; a renewal notice is a grant.renewal_due event. */
+  notice?: 'reauth' | 'renewal';
 }
 
 /** Inserts the attempt once; a retried activity gets the row it inserted before. */
 export async function insertSession(db: Db, s: NewSession): Promise<SessionRow> {
   await db.query(
     `INSERT INTO user_auth_sessions
-       (id, app_id, open_id, workflow_id, status, scopes, locale, state_hash, key_id, state_ct, verifier_ct, expires_at)
-     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $11)
+       (id, app_id, open_id, workflow_id, status, scopes, locale, state_hash, key_id, state_ct, verifier_ct, expires_at,
+        notice)
+     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $11, $12)
      ON CONFLICT (id) DO NOTHING`,
     [
       s.id,
@@ -56,6 +59,7 @@ export async function insertSession(db: Db, s: NewSession): Promise<SessionRow> 
       s.stateCt,
       s.verifierCt,
       s.expiresAt,
+      s.notice ?? null,
     ],
   );
   const row = await getSession(db, s.id);

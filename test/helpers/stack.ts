@@ -26,9 +26,11 @@ import { freePort } from '../../scripts/stack/free-port.ts';
 import { startSandbox, type Sandbox, type SandboxOptions } from '../../sandbox/index.ts';
 import { bundleGrantWorkflows, createGrantWorkers } from '../../workers/worker.ts';
 import { DEFAULT_GRANT_SETTINGS, type GrantSettings } from '../../lib/grant-types.ts';
+import { startWebhookDelivery, type WebhookDelivery } from '../../workers/webhook-worker.ts';
 
 export const API_KEY = 'test-token-key-0123456789abcdef';
 export const STATUS_KEY = 'test-status-key-0123456789abcdef';
+export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 
 /** Enough people that each test in a file can use users of its own. */
 const TEST_USERS = [
@@ -65,6 +67,8 @@ export interface StackOptions {
   infra?: { databaseUrl: string; temporalAddress: string };
   /** Receives every log line of the API and worker (the no-plaintext test reads them). */
   logSink?: DestinationStream;
+  /** Runs webhook delivery (worker and dispatcher) too; subscribers from `env.WEBHOOK_URLS` or the API. */
+  webhooks?: boolean;
   /** Worker rate limit for refreshes (per second). */
   refreshesPerSecond?: number;
   /**
@@ -158,7 +162,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     TEMPORAL_TASK_QUEUE: `test-${randomBytes(6).toString('hex')}`,
     TOKEN_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
     PAYLOAD_CODEC_KEYS: `c1:${randomBytes(32).toString('base64')}`,
-    API_KEYS: `svc:token:${API_KEY},ops:status:${STATUS_KEY}`,
+    API_KEYS: `svc:token:${API_KEY},ops:status:${STATUS_KEY},root:admin:${ADMIN_KEY}`,
     LOG_LEVEL: 'silent',
     ...options.env,
   };
@@ -259,6 +263,21 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await running;
   };
   await startWorker();
+  let webhooks: { delivery: WebhookDelivery; running: Promise<void> } | undefined;
+  if (options.webhooks) {
+    const delivery = await startWebhookDelivery({
+      connection: workerConnection,
+      namespace: config.TEMPORAL_NAMESPACE,
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      appId,
+      deps: { db, cipher, logger },
+      config,
+      payloadCodecKeys: config.PAYLOAD_CODEC_KEYS,
+      workflowBundle: await workflowBundle(),
+      dispatchPollIntervalMs: 500,
+    });
+    webhooks = { delivery, running: delivery.worker.run() };
+  }
 
   return {
     appId,
@@ -273,6 +292,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     api,
     close: async () => {
       longConnection?.close({ force: true });
+      if (webhooks) {
+        await webhooks.delivery.stopDispatcher();
+        webhooks.delivery.worker.shutdown();
+        await webhooks.running;
+      }
       await stopWorker();
       await workerConnection.close();
       server.closeAllConnections();

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../lib/config.ts';
+import { newSigningSecret } from '../../lib/webhooks/signing.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const tokenKey = randomBytes(32).toString('base64');
@@ -53,10 +54,11 @@ describe('configuration', () => {
 
   it('wants app id and secret together, and API keys with a role', () => {
     expect(() => loadConfig({ ...valid, FEISHU_APP_ID: 'cli_1' })).toThrow(/together/);
-    expect(() => loadConfig({ ...valid, API_KEYS: `ops:admin:${apiSecret()}` })).toThrow(/API_KEYS/);
+    expect(() => loadConfig({ ...valid, API_KEYS: `ops:superuser:${apiSecret()}` })).toThrow(/API_KEYS/);
     const roleOf = (role: string) =>
       loadConfig({ ...valid, API_KEYS: `k:${role}:${apiSecret()}` }).API_KEYS[0]!.role;
-    for (const role of ['decode', 'read', 'request', 'proxy', 'token']) expect(roleOf(role)).toBe(role);
+    for (const role of ['decode', 'read', 'request', 'proxy', 'token', 'admin'])
+      expect(roleOf(role)).toBe(role);
     // The older role keeps what it could do: request authorizations and read status.
     expect(roleOf('status')).toBe('request');
   });
@@ -82,6 +84,36 @@ describe('configuration', () => {
     expect(() => loadConfig({ ...valid, API_KEYS: keys, PROXY_ALLOW: '{"bot": ["GET /v1/users"]}' })).toThrow(
       /PROXY_ALLOW: bot: "GET \/v1\/users" must be/,
     );
+  });
+
+  it('reads WEBHOOK_URLS as name=url secret [previous], never echoing a secret', () => {
+    const [a, b] = [newSigningSecret(), newSigningSecret()];
+    const urls = (value: string) => loadConfig({ ...valid, WEBHOOK_URLS: value }).WEBHOOK_URLS;
+    expect(urls(`crm=https://crm.internal/hooks ${a} ${b}, billing=http://billing:8080/h ${b}`)).toEqual([
+      { name: 'crm', url: 'https://crm.internal/hooks', secrets: [a, b] },
+      { name: 'billing', url: 'http://billing:8080/h', secrets: [b] },
+    ]);
+    expect(urls('')).toEqual([]);
+    const refusals = [
+      `https://crm/hooks ${a}`,
+      `crm=ftp://crm/hooks ${a}`,
+      'crm=https://crm/hooks',
+      `crm=https://crm/hooks ${a} ${b} ${a}`,
+      'crm=https://crm/hooks whsec_c2hvcnQ=',
+      `crm=https://crm/hooks ${a.slice(6)}`,
+      `crm=https://a/h ${a},crm=https://b/h ${b}`,
+    ];
+    for (const value of refusals) {
+      let message = '';
+      try {
+        urls(value);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toMatch(/^invalid configuration: WEBHOOK_URLS: entry \d/);
+      expect(message).not.toContain(a.slice(6));
+      expect(message).not.toContain(b.slice(6));
+    }
   });
 
   it('refuses HTTP callback mode without the encrypt key and verification token', () => {

@@ -1,0 +1,134 @@
+import type { Client } from '@temporalio/client';
+import type pg from 'pg';
+import { inTransaction, type Db } from '../lib/db.ts';
+import type { Logger } from '../lib/logger.ts';
+import {
+  fanOutEvents,
+  lockUnwokenGroups,
+  markWoken,
+  rewakeStalled,
+} from '../lib/store/webhook-deliveries.ts';
+import { webhookDeliveryWorkflowId } from '../workflows/task-queues.ts';
+import {
+  webhooksPending,
+  webhookDeliveryWorkflow,
+  type WebhookDeliveryInput,
+} from '../workflows/webhook-delivery.ts';
+
+/** The channel the outbox triggers (and a replay) notify, with the app id. */
+const CHANNEL = 'webhook_outbox';
+
+export interface WebhookDispatcherOptions {
+  db: Db;
+  temporal: Client;
+  appId: string;
+  taskQueue: string;
+  logger: Logger;
+  retryWindowSeconds: number;
+  retry: WebhookDeliveryInput['retry'];
+  /** A round also runs this often, for notifications lost while the LISTEN connection was down. */
+  pollIntervalMs?: number;
+}
+
+/**
+ * Moves the outbox forward: new events become deliveries, one per subscriber, and the delivery
+ * workflow of each (subscriber, grant) with new deliveries is signalled, started if it is not
+ * running. Woken by NOTIFY and by a timer; any number of workers may run one. Returns stop().
+ */
+export function startWebhookDispatcher(options: WebhookDispatcherOptions): () => Promise<void> {
+  const { db, temporal, appId, logger } = options;
+  const pollIntervalMs = options.pollIntervalMs ?? 5_000;
+  // A pending delivery untried for longer than the longest back-off (and a try) lost its workflow.
+  const stalledAfterSeconds = options.retry.maximumIntervalMs / 1000 + 120;
+  let stopped = false;
+  let again = false;
+  let round: Promise<void> | undefined;
+  let listener: Promise<pg.PoolClient> | undefined;
+  let lastStalledSweep = 0;
+
+  async function wakeGroups(): Promise<number> {
+    return inTransaction(db, async (tx) => {
+      const { ids, groups } = await lockUnwokenGroups(tx, appId);
+      for (const group of groups) {
+        const args: WebhookDeliveryInput = { ...group, appId, retry: options.retry };
+        await temporal.workflow.signalWithStart(webhookDeliveryWorkflow, {
+          workflowId: webhookDeliveryWorkflowId(group.subscriberId, appId, group.openId),
+          taskQueue: options.taskQueue,
+          args: [args],
+          signal: webhooksPending,
+          signalArgs: [],
+        });
+      }
+      if (ids.length > 0) await markWoken(tx, ids);
+      return ids.length;
+    });
+  }
+
+  async function runRound(): Promise<void> {
+    if (Date.now() - lastStalledSweep > 60_000) {
+      lastStalledSweep = Date.now();
+      const stalled = await rewakeStalled(db, appId, stalledAfterSeconds);
+      if (stalled > 0)
+        logger.warn({ stalled }, 'webhook deliveries without a live workflow; waking them again');
+    }
+    while ((await fanOutEvents(db, appId, options.retryWindowSeconds)) > 0 && !stopped);
+    while ((await wakeGroups()) > 0 && !stopped);
+  }
+
+  function kick(): void {
+    if (stopped) return;
+    if (round) {
+      again = true;
+      return;
+    }
+    round = runRound()
+      .catch((err: unknown) => logger.warn({ err }, 'webhook dispatch round failed; the next one retries'))
+      .finally(() => {
+        round = undefined;
+        if (again) {
+          again = false;
+          kick();
+        }
+      });
+  }
+
+  async function listen(): Promise<pg.PoolClient> {
+    const client = await db.connect();
+    client.on('notification', ({ channel, payload }) => {
+      if (channel === CHANNEL && payload === appId) kick();
+    });
+    client.once('error', (err: Error) => {
+      logger.warn({ err }, 'the webhook LISTEN connection failed; reconnecting');
+      listener = undefined;
+      client.release(err);
+    });
+    try {
+      await client.query(`LISTEN ${CHANNEL}`);
+    } catch (err) {
+      client.release(true);
+      throw err;
+    }
+    return client;
+  }
+
+  const tick = () => {
+    if (!stopped) {
+      listener ??= listen().catch((err: unknown) => {
+        logger.warn({ err }, 'cannot LISTEN for webhook events; polling meanwhile');
+        listener = undefined;
+        throw err;
+      });
+      listener.catch(() => undefined);
+    }
+    kick();
+  };
+  tick();
+  const timer = setInterval(tick, pollIntervalMs);
+  return async () => {
+    stopped = true;
+    clearInterval(timer);
+    await round;
+    (await listener?.catch(() => undefined))?.release(true);
+    listener = undefined;
+  };
+}
