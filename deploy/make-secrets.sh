@@ -3,10 +3,18 @@
 # Existing files are kept, so re-running it never rotates a key behind your back.
 # Afterwards put the Feishu app secret (and, for FEISHU_CALLBACK_MODE=http, the encrypt key and
 # verification token) into their files. Needs openssl.
+#
+# Modes: Compose mounts each file into the containers with its owner and mode on this host (the
+# uid, gid and mode of a service's secret apply to Swarm only), and the containers read them as
+# their own users: PostgreSQL's entrypoint and init scripts as uid 999, Grafana as 472, Temporal and
+# this service as 1000. So every file is readable by all (0644) and the directory holding them is
+# not (0700): on this host only its owner gets to the files, inside a container the mounted file is
+# reached without the directory. Re-running the script applies the modes to existing files too.
 set -eu
 cd "$(dirname "$0")"
 umask 077
 mkdir -p secrets
+chmod 0700 secrets
 
 put() { # name value
   if [ -e "secrets/$1" ]; then
@@ -33,6 +41,8 @@ put grafana_admin_password "$(openssl rand -hex 16)"
 put feishu_app_secret ""
 put feishu_encrypt_key ""
 put feishu_verification_token ""
+
+chmod 0644 secrets/*
 
 if [ ! -s secrets/feishu_app_secret ]; then
   echo "next: write the app secret of FEISHU_APP_ID into deploy/secrets/feishu_app_secret"
