@@ -288,7 +288,6 @@ export async function runGrantsBench(options: GrantsBenchOptions) {
         `${result.workerPeakRssMb} / ${result.temporalPeakRssMb} MB`,
       ],
     ]);
-    printJson('grants', result);
     return result;
   } finally {
     rss.stop();
@@ -309,7 +308,10 @@ export const GRANTS_DEFAULTS: GrantsBenchOptions = {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   runGrantsBench(grantsOptions(parseFlags(), GRANTS_DEFAULTS)).then(
-    () => process.exit(0),
+    (result) => {
+      printJson('grants', result);
+      process.exit(0);
+    },
     (err: unknown) => {
       process.stderr.write(`bench:grants failed: ${(err as Error).stack ?? String(err)}\n`);
       process.exit(1);

@@ -15,9 +15,13 @@ import { log, sleep } from './stats.ts';
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const logDir = path.join(root, '.data', 'bench');
 
-/** Bench-only names, so benchmarks run beside `npm start` (7233) and `npm test` (a free port of its own). */
-export const BENCH_DATABASE = 'feishu_user_auth_bench';
-export const BENCH_TEMPORAL_PORT = 27233;
+/**
+ * Bench-only names, so benchmarks run beside `npm start` (7233) and `npm test` (a free port of its
+ * own). BENCH_DATABASE and BENCH_TEMPORAL_PORT move them, so two benchmarks can run side by side
+ * (each drops and recreates its database).
+ */
+export const BENCH_DATABASE = process.env.BENCH_DATABASE || 'feishu_user_auth_bench';
+export const BENCH_TEMPORAL_PORT = Number(process.env.BENCH_TEMPORAL_PORT) || 27233;
 export const BENCH_API_KEY = 'bench-token-key-0123456789abcdef';
 
 export interface Infra {
@@ -164,6 +168,9 @@ export function serviceEnv(
     PAYLOAD_CODEC_KEYS: app.codecKeys,
     API_KEYS: `bench:token:${BENCH_API_KEY}`,
     LOG_LEVEL: 'warn',
+    // The benchmarks measure the service, not the per-key limit on new authorizations.
+    AUTHORIZATION_REQUESTS_PER_MINUTE: '1000000',
+    AUTHORIZATION_REQUEST_BURST: '100000',
     ...extra,
   };
 }
@@ -176,20 +183,47 @@ export interface ServiceProcess {
   stop(): Promise<void>;
 }
 
+export interface SpawnOptions {
+  /** The entry point, relative to the repository; the service's own main by default. */
+  script?: string;
+  /** Extra Node flags, e.g. --cpu-prof (see --profile in bench:auth). */
+  nodeFlags?: string[];
+  /**
+   * A folder laid out as the image's /app (dist/, production node_modules, the entrypoint): the
+   * compiled entry point runs the way the image's entrypoint and command run it.
+   */
+  image?: string;
+}
+
+const SERVICE_SCRIPTS: Record<string, string> = { api: 'api/main.ts', worker: 'workers/main.ts' };
+
 /**
- * Runs api/main.ts or workers/main.ts as its own Node process (as `npm run api|worker` would); or,
- * given `image` (a folder laid out as the image's /app: dist/, production node_modules, the
- * entrypoint), the compiled entry point the way the image's entrypoint and command run it.
+ * Runs api/main.ts, workers/main.ts or another entry point as its own Node process (as `npm run
+ * api|worker` would), or from an image's folder (SpawnOptions.image).
  */
-export function spawnService(name: 'api' | 'worker', env: NodeJS.ProcessEnv, image?: string): ServiceProcess {
+export function spawnService(
+  name: string,
+  env: NodeJS.ProcessEnv,
+  options: SpawnOptions = {},
+): ServiceProcess {
   mkdirSync(logDir, { recursive: true });
   const logFile = path.join(logDir, `${name}.log`);
   const out = createWriteStream(logFile, { flags: 'w' });
-  const script = name === 'api' ? 'api/main.ts' : 'workers/main.ts';
-  const [command, args] = image
-    ? ['/bin/sh', ['deploy/docker-entrypoint.sh', process.execPath, `dist/${script.replace(/\.ts$/, '.js')}`]]
-    : [process.execPath, ['--import', 'tsx', script]];
-  const child = spawn(command, args, { cwd: image ?? root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const script = options.script ?? SERVICE_SCRIPTS[name];
+  if (!script) throw new Error(`no entry point for ${name}`);
+  const nodeFlags = options.nodeFlags ?? [];
+  const [command, args] = options.image
+    ? [
+        '/bin/sh',
+        [
+          'deploy/docker-entrypoint.sh',
+          process.execPath,
+          ...nodeFlags,
+          `dist/${script.replace(/\.ts$/, '.js')}`,
+        ],
+      ]
+    : [process.execPath, [...nodeFlags, '--import', 'tsx', script]];
+  const child = spawn(command, args, { cwd: options.image ?? root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.pipe(out);
   child.stderr.pipe(out);
   if (child.pid === undefined) throw new Error(`could not start the ${name}`);

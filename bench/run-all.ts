@@ -13,11 +13,15 @@ async function main(): Promise<void> {
   const only = typeof flags.only === 'string' ? new Set(flags.only.split(',')) : undefined;
   const wanted = (name: string) => !only || only.has(name);
   const rows: [string, string, string, string][] = [];
+  // The one BENCH_RESULT line of this command carries every benchmark's full result.
+  const results: Record<string, object> = {};
 
   if (wanted('auth')) {
     const auth = await runAuthBench(authOptions(flags, AUTH_DEFAULTS));
+    results.auth = auth;
     rows.push(
       ['auth', 'flows/s', String(auth.flowsPerSecond), '≥ 50'],
+      ['auth', 'ratio to the bare workflow', String(auth.ratioToBare), '≥ 0.9'],
       ['auth', 'redirect → page p99 (ms)', String(auth.redirectToPageMs.p99), '≤ 300'],
       ['auth', 'redirect → card p99 (ms)', String(auth.redirectToCardMs.p99), '—'],
       ['auth', 'peak RSS worker / API (MB)', `${auth.workerPeakRssMb} / ${auth.apiPeakRssMb}`, '—'],
@@ -26,14 +30,17 @@ async function main(): Promise<void> {
   }
   if (wanted('token')) {
     const token = await runTokenBench(tokenOptions(flags, TOKEN_DEFAULTS));
+    results.token = token;
     rows.push(
       ['token', 'requests/s', String(token.requestsPerSecond), '≥ 3000'],
+      ['token', 'ratio to the bare route', String(token.ratioToBare), '—'],
       ['token', 'latency p50 / p99 (ms)', `${token.latencyMs.p50} / ${token.latencyMs.p99}`, 'p99 ≤ 10'],
       ['token', 'errors', String(Object.values(token.errors).reduce((a, b) => a + b, 0)), '0'],
     );
   }
   if (wanted('grants')) {
     const grants = await runGrantsBench(grantsOptions(flags, GRANTS_DEFAULTS));
+    results.grants = grants;
     rows.push(
       ['grants', `worker RSS, ${grants.grants} asleep (MB)`, String(grants.workerRssHoldMb), '≤ 1024'],
       ['grants', 'Temporal server RSS (MB)', String(grants.temporalRssHoldMb), '—'],
@@ -58,6 +65,7 @@ async function main(): Promise<void> {
   printJson('all', {
     rows: rows.map(([bench, metric, result, target]) => ({ bench, metric, result, target })),
     sizes: { ...flags },
+    results,
   });
 }
 

@@ -20,6 +20,8 @@ export interface BenchStackOptions {
   lifetimes?: Partial<Lifetimes>;
   rateLimits?: boolean;
   workerEnv?: Record<string, string>;
+  /** Extra Node flags per service, e.g. profileFlags('worker') from bench/profile.ts. */
+  nodeFlags?: { worker?: string[]; api?: string[] };
 }
 
 export interface BenchStack {
@@ -28,6 +30,8 @@ export interface BenchStack {
   sandbox: Sandbox;
   api: ServiceProcess | undefined;
   worker: ServiceProcess;
+  /** The services' environment, for more processes of the same configuration (the bare baselines). */
+  env: NodeJS.ProcessEnv;
   close(): Promise<void>;
 }
 
@@ -51,8 +55,8 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
     ...options.workerEnv,
   });
   log(`starting the worker (task queue ${app.taskQueue})${options.api ? ' and the API' : ''}`);
-  const worker = spawnService('worker', env);
-  const api = options.api ? spawnService('api', env) : undefined;
+  const worker = spawnService('worker', env, { nodeFlags: options.nodeFlags?.worker });
+  const api = options.api ? spawnService('api', env, { nodeFlags: options.nodeFlags?.api }) : undefined;
   try {
     await waitForWorker(metricsPort, worker);
     if (api) await waitForApi(app.apiUrl, api);
@@ -69,6 +73,7 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
     sandbox,
     api,
     worker,
+    env,
     close: async () => {
       await api?.stop();
       await worker.stop();

@@ -1,5 +1,7 @@
 /** Small helpers every benchmark shares: CLI flags, percentiles, rates and output. */
 
+import { performance } from 'node:perf_hooks';
+
 export type Flags = Record<string, string | boolean>;
 
 /** `--users 500 --concurrency=50 --json` → { users: '500', concurrency: '50', json: true }. */
@@ -100,26 +102,50 @@ export function log(message: string): void {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Runs `task(i)` for i in [0, total) with at most `concurrency` in flight; optional arrival rate (per second). */
+/** Runs `task(i)` for i in [0, total) with at most `concurrency` in flight (a closed loop). */
 export async function runPool(
   total: number,
   concurrency: number,
   task: (i: number) => Promise<void>,
-  ratePerSecond = 0,
 ): Promise<void> {
   let next = 0;
-  const started = Date.now();
   const workers = Array.from({ length: Math.min(concurrency, total) }, async () => {
     for (;;) {
       const i = next++;
       if (i >= total) return;
-      if (ratePerSecond > 0) {
-        const due = started + (i * 1000) / ratePerSecond;
-        const wait = due - Date.now();
-        if (wait > 0) await sleep(wait);
-      }
       await task(i);
     }
   });
   await Promise.all(workers);
+}
+
+/** How many of `total` arrivals at a fixed `ratePerSecond` are due `elapsedMs` after the first (which is due at 0). */
+export function arrivalsDue(elapsedMs: number, ratePerSecond: number, total: number): number {
+  if (elapsedMs < 0) return 0;
+  return Math.min(total, Math.floor((elapsedMs * ratePerSecond) / 1000) + 1);
+}
+
+/**
+ * An open loop: `task(i, dueAt)` starts at its scheduled instant whether or not earlier ones have
+ * finished, so a slow service meets a queue instead of a politely waiting client. Latency should
+ * be measured from `dueAt` (performance.now() time), so a late start counts against the service,
+ * not against nobody.
+ */
+export async function runOpenLoop(
+  total: number,
+  ratePerSecond: number,
+  task: (i: number, dueAt: number) => Promise<void>,
+): Promise<void> {
+  if (ratePerSecond <= 0) throw new Error('an open loop needs a rate above 0');
+  const started = performance.now();
+  const running: Promise<void>[] = [];
+  while (running.length < total) {
+    const due = arrivalsDue(performance.now() - started, ratePerSecond, total);
+    for (let i = running.length; i < due; i++) running.push(task(i, started + (i * 1000) / ratePerSecond));
+    if (running.length < total) {
+      const nextAt = started + (running.length * 1000) / ratePerSecond;
+      await sleep(Math.max(0, nextAt - performance.now()));
+    }
+  }
+  await Promise.all(running);
 }

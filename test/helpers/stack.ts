@@ -327,8 +327,8 @@ async function startServiceProcesses(
     WORKER_METRICS_PORT: String(ports.worker),
     WORKER_SDK_METRICS_PORT: String(ports.workerSdk),
   };
-  let worker: ServiceProcess = spawnService('worker', processEnv, image);
-  const apiProcess = spawnService('api', processEnv, image);
+  let worker: ServiceProcess = spawnService('worker', processEnv, { image });
+  const apiProcess = spawnService('api', processEnv, { image });
   const close = () => Promise.all([worker.stop(), apiProcess.stop()]).then(() => undefined);
   try {
     await Promise.all([waitForWorker(ports.worker, worker), waitForApi(apiUrl, apiProcess)]);
@@ -346,7 +346,7 @@ async function startServiceProcesses(
     stopWorker: () => worker.stop(),
     startWorker: async (bundle?: WorkflowBundleWithSourceMap) => {
       if (bundle) throw new Error("a worker process runs this checkout's workflow code");
-      worker = spawnService('worker', processEnv, image);
+      worker = spawnService('worker', processEnv, { image });
       await waitForWorker(ports.worker, worker);
     },
     close,
