@@ -130,7 +130,7 @@ export function webhookActivities({ db, cipher, logger, envSubscribers }: Webhoo
     async deadLetterWebhook({ deliveryId }: { deliveryId: string }): Promise<void> {
       const settled = await settleUndelivered(db, deliveryId, 'dead');
       if (!settled) return;
-      webhookDeadLettered.inc({ subscriber: settled.subscriber_name });
+      webhookDeadLettered.inc();
       logger.warn({ deliveryId, subscriber: settled.subscriber_name }, 'webhook delivery dead-lettered');
     },
   };

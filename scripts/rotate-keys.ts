@@ -4,10 +4,11 @@ import { createDb } from '../lib/db.ts';
 import { createLogger } from '../lib/logger.ts';
 import { runMain } from '../lib/main-guard.ts';
 import { reencryptGrants } from '../lib/store/key-rotation.ts';
+import { reencryptWebhookSecrets } from '../lib/store/webhook-subscribers.ts';
 import { TokenCipher, sodiumReady } from '../lib/token-crypto.ts';
 
 /**
- * `npm run keys:rotate`: re-seals every stored token under the first key of
+ * `npm run keys:rotate`: re-seals every stored token (and webhook signing secret) under the first key of
  * TOKEN_ENCRYPTION_KEYS while the service keeps running. Put the new key first in the ring
  * everywhere (keeping the old one after it), restart, run this, then drop the old key once
  * AUTH_EXPIRY_SECONDS have passed: pending authorization attempts keep their OAuth secrets sealed
@@ -23,7 +24,11 @@ runMain('keys:rotate', async () => {
   try {
     const { appId } = requireFeishuApp(config);
     const cipher = new TokenCipher(config.TOKEN_ENCRYPTION_KEYS);
-    const result = await reencryptGrants(db, cipher, appId).catch((err: unknown) => {
+    const reencrypt = async () => ({
+      ...(await reencryptGrants(db, cipher, appId)),
+      webhookSecrets: await reencryptWebhookSecrets(db, cipher, appId),
+    });
+    const result = await reencrypt().catch((err: unknown) => {
       audit.info({ ...record, outcome: 'failed' }, record.action);
       throw err;
     });
@@ -39,7 +44,8 @@ runMain('keys:rotate', async () => {
     );
     process.stdout.write(
       `re-encrypted ${result.rotated} grant(s) under key "${result.activeKeyId}"; ` +
-        `${result.skipped} changed meanwhile and were already sealed with the active key\n`,
+        `${result.skipped} changed meanwhile and were already sealed with the active key; ` +
+        `re-encrypted ${result.webhookSecrets} webhook subscriber(s)' signing secrets\n`,
     );
   } finally {
     await db.end();

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../db.ts';
-import type { Sealed } from '../token-crypto.ts';
+import type { Sealed, TokenCipher } from '../token-crypto.ts';
 import type { EnvSubscriber } from '../webhooks/env-subscribers.ts';
 
 export interface SubscriberRow {
@@ -115,4 +115,43 @@ export async function disableSubscriber(db: Db, appId: string, id: string): Prom
     [id, appId],
   );
   return rowCount === 1;
+}
+
+interface SealedSecrets {
+  id: string;
+  key_id: string;
+  secret_ct: Buffer;
+  previous_key_id: string | null;
+  previous_secret_ct: Buffer | null;
+}
+
+/**
+ * Re-seals an app's API subscribers' signing secrets (and a previous one still kept) under the
+ * active key, for keys:rotate: once it ran, the old key can leave the ring. A rotation of the
+ * secret meanwhile wins: the row is only rewritten while it holds what was read.
+ */
+export async function reencryptWebhookSecrets(db: Db, cipher: TokenCipher, appId: string): Promise<number> {
+  const active = cipher.activeKeyId;
+  const { rows } = await db.query<SealedSecrets>(
+    `SELECT id, key_id, secret_ct, previous_key_id, previous_secret_ct FROM webhook_subscribers
+      WHERE app_id = $1 AND source = 'api' AND (key_id <> $2 OR previous_key_id <> $2)`,
+    [appId, active],
+  );
+  let rotated = 0;
+  for (const row of rows) {
+    const ctx = { appId, openId: row.id, kind: 'webhook_secret' } as const;
+    const reseal = (keyId: string, box: Buffer) => cipher.seal(cipher.open({ keyId, box }, ctx), ctx);
+    const secret = reseal(row.key_id, row.secret_ct);
+    const previous =
+      row.previous_key_id && row.previous_secret_ct
+        ? reseal(row.previous_key_id, row.previous_secret_ct)
+        : undefined;
+    const { rowCount } = await db.query(
+      `UPDATE webhook_subscribers SET key_id = $3, secret_ct = $4, previous_key_id = $5, previous_secret_ct = $6
+        WHERE id = $1 AND app_id = $2 AND secret_ct = $7`,
+      [row.id, appId, active, secret.box, previous ? active : null, previous?.box ?? null, row.secret_ct],
+    );
+    rotated += rowCount ?? 0;
+  }
+  return rotated;
 }

@@ -2,26 +2,47 @@ import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/cards.ts';
 import { openRedirect, pendingCard, waitForCardTitle } from '../helpers/flows.ts';
-import { startStack, type Stack } from '../helpers/stack.ts';
+import { ADMIN_KEY, startStack, type Stack } from '../helpers/stack.ts';
 import { databaseText, findPlaintext, historyText } from '../helpers/plaintext.ts';
 import { getToken } from '../helpers/tokens.ts';
+import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.ts';
+import { newSigningSecret } from '../../lib/webhooks/signing.ts';
+import { webhookDeliveryWorkflowId } from '../../workflows/task-queues.ts';
 
 describe('no plaintext secret anywhere', () => {
   let stack: Stack;
   const logLines: string[] = [];
+  // Signing secrets: one only in the environment, one sealed in the database (an API subscriber).
+  const envSecret = newSigningSecret();
+  let apiSecret = '';
+  let envReceiver: WebhookReceiver;
+  let apiReceiver: WebhookReceiver;
   beforeAll(async () => {
+    envReceiver = await startWebhookReceiver(() => envSecret);
+    apiReceiver = await startWebhookReceiver(() => apiSecret);
     stack = await startStack({
-      env: { LOG_LEVEL: 'trace' },
+      webhooks: true,
+      env: { LOG_LEVEL: 'trace', WEBHOOK_URLS: `billing=${envReceiver.url} ${envSecret}` },
       logSink: { write: (line: string) => void logLines.push(line) },
       // Short access tokens, so a refresh (and a second token pair) happens inside the test.
       sandbox: { lifetimes: { accessTokenSeconds: 2, refreshTokenSeconds: 600 } },
       settings: { accessTokenMarginSeconds: 1.5 },
     });
   });
-  afterAll(() => stack?.close());
+  afterAll(async () => {
+    await stack?.close();
+    await Promise.all([envReceiver?.close(), apiReceiver?.close()]);
+  });
 
-  it('tokens, codes, state and the app secret stay out of logs, the database and workflow history', async () => {
+  it('tokens, codes, state, signing secrets and the app secret stay out of logs, the database and workflow history', async () => {
     const openId = stack.sandbox.openIdOf(stack.appId, 0);
+    const created = await stack.api('/v1/webhooks/subscribers', {
+      key: ADMIN_KEY,
+      method: 'POST',
+      body: JSON.stringify({ name: 'crm', url: apiReceiver.url }),
+    });
+    const { subscriber, secret } = (await created.json()) as { subscriber: { id: string }; secret: string };
+    apiSecret = secret;
     const { messageId, authorizeUrl } = await pendingCard(stack, openId);
     const redirect = new URL(stack.sandbox.approveAuthorization(authorizeUrl, openId));
     expect((await openRedirect(redirect.toString())).outcome).toBe('authorized');
@@ -47,7 +68,13 @@ describe('no plaintext secret anywhere', () => {
       redirect.searchParams.get('code')!,
       redirect.searchParams.get('state')!,
       stack.config.FEISHU_APP_SECRET!,
+      envSecret,
+      apiSecret,
     ];
+    // Both subscribers heard of the authorization, signed with their secrets.
+    await eventually('the webhooks', () =>
+      envReceiver.eventsFor(openId).length > 0 && apiReceiver.eventsFor(openId).length > 0 ? true : undefined,
+    );
     expect(grant.accessTokens.length).toBeGreaterThanOrEqual(2);
 
     const logs = logLines.join('');
@@ -59,10 +86,20 @@ describe('no plaintext secret anywhere', () => {
     const connection = await Connection.connect({ address: stack.config.TEMPORAL_ADDRESS });
     const raw = new Client({ connection, namespace: stack.config.TEMPORAL_NAMESPACE });
     const history = await raw.workflow.getHandle(stack.grants.workflowId(openId)).fetchHistory();
+    const deliveryHistories = await Promise.all(
+      [`env:${stack.appId}:billing`, subscriber.id].map((id) =>
+        raw.workflow.getHandle(webhookDeliveryWorkflowId(id, stack.appId, openId)).fetchHistory(),
+      ),
+    );
     await connection.close();
     expect(history.events?.length).toBeGreaterThan(5);
 
-    const found = findPlaintext(secrets, { logs, database, history: historyText(history) });
+    const found = findPlaintext(secrets, {
+      logs,
+      database,
+      history: historyText(history),
+      ...Object.fromEntries(deliveryHistories.map((h, i) => [`webhook history ${i}`, historyText(h)])),
+    });
     expect(found.map((f) => f.where)).toEqual([]);
     // The scanner finds what it is given to find.
     expect(

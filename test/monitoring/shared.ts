@@ -18,7 +18,7 @@ export function readYaml(...parts: string[]): unknown {
   return parse(readText(...parts), { merge: true });
 }
 
-/** The metrics the service exports (lib/metrics.ts), by kind. None carries user ids or tokens. */
+/** The metrics the service exports (lib/metrics.ts, lib/webhooks/metrics.ts), by kind. None carries user ids or tokens. */
 export const SERVICE_METRICS: Record<string, 'counter' | 'gauge' | 'histogram'> = {
   auth_session_total: 'counter',
   auth_success_total: 'counter',
@@ -31,6 +31,9 @@ export const SERVICE_METRICS: Record<string, 'counter' | 'gauge' | 'histogram'> 
   feishu_api_requests_total: 'counter',
   db_errors_total: 'counter',
   http_request_duration_seconds: 'histogram',
+  webhook_delivery_attempts_total: 'counter',
+  webhook_deliveries_dead_lettered_total: 'counter',
+  webhook_delivery_latency_seconds: 'histogram',
 };
 
 /**
