@@ -97,7 +97,12 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): () =>
     client.on('notification', ({ channel, payload }) => {
       if (channel === CHANNEL && payload === appId) kick();
     });
-    client.once('error', (err: Error) => {
+    // A broken connection can emit more than one error (a terminated connection, then the
+    // reset): every one must have a listener, or the process dies; the first releases it.
+    let failed = false;
+    client.on('error', (err: Error) => {
+      if (failed) return;
+      failed = true;
       logger.warn({ err }, 'the webhook LISTEN connection failed; reconnecting');
       listener = undefined;
       client.release(err);
