@@ -49,9 +49,12 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
   });
   const metricsPort = await freePort();
   const sdkMetricsPort = await freePort();
+  // The API's /metrics port too: its default (9466) may belong to `npm start` running beside.
+  const apiMetricsPort = await freePort();
   const env = serviceEnv(app, infra, sandbox.url, {
     WORKER_METRICS_PORT: String(metricsPort),
     WORKER_SDK_METRICS_PORT: String(sdkMetricsPort),
+    API_METRICS_PORT: String(apiMetricsPort),
     ...options.workerEnv,
   });
   log(`starting the worker (task queue ${app.taskQueue})${options.api ? ' and the API' : ''}`);

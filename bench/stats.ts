@@ -1,34 +1,36 @@
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+
 /** Small helpers every benchmark shares: CLI flags, percentiles, rates and output. */
 
-import { performance } from 'node:perf_hooks';
+/** Every flag of the benchmarks; `npm run bench` hands each to the benchmark that reads it. */
+const BENCH_FLAGS = {
+  users: { type: 'string' },
+  concurrency: { type: 'string' },
+  rate: { type: 'string' },
+  seconds: { type: 'string' },
+  warmup: { type: 'string' },
+  grants: { type: 'string' },
+  due: { type: 'string' },
+  hold: { type: 'string' },
+  'worker-heap-mb': { type: 'string' },
+  'open-users': { type: 'string' },
+  only: { type: 'string' },
+  role: { type: 'string' },
+  cluster: { type: 'boolean' },
+  profile: { type: 'boolean' },
+} as const;
 
-export type Flags = Record<string, string | boolean>;
+export type Flags = Partial<Record<keyof typeof BENCH_FLAGS, string | boolean>>;
 
-/** `--users 500 --concurrency=50 --json` → { users: '500', concurrency: '50', json: true }. */
+/** `--users 500 --concurrency=50 --cluster`; an unknown flag or a missing value is an error. */
 export function parseFlags(argv: string[] = process.argv.slice(2)): Flags {
-  const flags: Flags = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith('--')) continue;
-    const eq = arg.indexOf('=');
-    if (eq > 0) {
-      flags[arg.slice(2, eq)] = arg.slice(eq + 1);
-      continue;
-    }
-    const next = argv[i + 1];
-    if (next !== undefined && !next.startsWith('--')) {
-      flags[arg.slice(2)] = next;
-      i++;
-    } else {
-      flags[arg.slice(2)] = true;
-    }
-  }
-  return flags;
+  return parseArgs({ args: argv, options: BENCH_FLAGS, strict: true, allowPositionals: false }).values;
 }
 
-export function numberFlag(flags: Flags, name: string, fallback: number): number {
+export function numberFlag(flags: Flags, name: keyof Flags, fallback: number): number {
   const raw = flags[name];
-  if (raw === undefined || raw === true) return fallback;
+  if (typeof raw !== 'string') return fallback;
   const value = Number(raw);
   if (!Number.isFinite(value) || value < 0) throw new Error(`--${name} must be a non-negative number`);
   return value;

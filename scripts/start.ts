@@ -84,7 +84,10 @@ async function main(): Promise<void> {
   const lines = [
     '',
     `feishu-user-auth is up (${((Date.now() - started) / 1000).toFixed(1)}s)`,
-    `  API              ${config.PUBLIC_BASE_URL}   (readiness: /readyz, metrics: /metrics)`,
+    `  API              ${config.PUBLIC_BASE_URL}   (readiness: /readyz)`,
+    // /metrics is not on the public port: the API and the worker serve it on ports of their own.
+    `  Metrics          http://127.0.0.1:${config.API_METRICS_PORT}/metrics (API), ` +
+      `:${config.WORKER_METRICS_PORT}/metrics and :${config.WORKER_SDK_METRICS_PORT}/metrics (worker, its Temporal SDK)`,
     `  Temporal Web UI  http://localhost:${TEMPORAL_UI_PORT}   (namespace ${config.TEMPORAL_NAMESPACE})`,
     useSandbox
       ? `  Feishu sandbox   ${config.FEISHU_DOMAIN}/   (the chat view: DM the bot "授权" to start)`
