@@ -137,7 +137,7 @@ export function openApiDocument(operations: readonly Operation[]): Record<string
       version: '1',
       description:
         'Durable Feishu user authorization. Every refusal is `{"error": {"code", "message"}}`; each ' +
-        "response lists the codes it may carry. Roles, least to most: decode < read < request < proxy < token; a key's " +
+        "response lists the codes it may carry. Roles, least to most: decode < read < request < proxy < token < admin; a key's " +
         'role also allows everything below it.',
     },
     components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
