@@ -44,7 +44,7 @@ export async function startTimeSkippingEnv(
   return env;
 }
 
-const START_ATTEMPTS = 3;
+const START_ATTEMPTS = 5;
 
 /** The SDK gives the server five seconds to listen; a JVM on a busy machine can take longer. */
 async function startServer(
@@ -58,7 +58,8 @@ async function startServer(
         server: { executable: { type: 'existing-path', path: executable } },
       });
     } catch (err) {
-      const slowStart = err instanceof Error && err.message.includes('did not start within');
+      // The core bridge's errors are not always instances of this realm's Error.
+      const slowStart = String(err).includes('did not start within');
       if (!slowStart || attempt === START_ATTEMPTS) throw err;
     }
   }
