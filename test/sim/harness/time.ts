@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 
 /**
@@ -9,6 +10,11 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 const FIRST_BUSY_STEP_MS = 1_000;
 const LONGEST_BUSY_STEP_MS = 2 * 60_000;
 const IDLE_STEP_MS = 50;
+/**
+ * Real time a call gets to end before the first look: most calls are one round trip through the
+ * worker, and a look (describe, history, a step of server time) costs more than that.
+ */
+const FIRST_LOOK_MS = 25;
 /** Polls before work that never ends counts as stuck. */
 const MAX_POLLS = 2_000;
 
@@ -81,6 +87,7 @@ export class SimTime {
     const watched = work.finally(() => (ended = true));
     // Handled here too, so a rejection while time still runs is not reported as unhandled.
     watched.catch(() => undefined);
+    await Promise.race([watched.catch(() => undefined), delay(FIRST_LOOK_MS)]);
     const poll = async (): Promise<Poll> => (ended ? { done: true } : { done: false, ...(await progress()) });
     if (!(await this.runUntil(poll, limitMs))) {
       throw new StuckError(`${what} did not end (in ${limitMs / 60_000} minutes of server time, or at all)`);
