@@ -7,9 +7,11 @@ import {
   insertSession,
   setSessionMessage,
   setSessionScopes,
+  setDeviceCode,
   settleSession,
   type SessionRow,
 } from '../lib/store/sessions.ts';
+import type { DeviceAuthorization } from '../lib/feishu/gateway.ts';
 import { markGrantPending, recordGrantEvent, setGrantStatus } from '../lib/store/grants.ts';
 import type { GrantStatus, Locale } from '../lib/grant-types.ts';
 import type { ServiceDeps } from '../lib/service-deps.ts';
@@ -27,10 +29,20 @@ export interface StartAttemptInput {
   notice?: 'reauth' | 'renewal';
   /** Turn this earlier card (a Retry click) into the new attempt instead of sending another. */
   reuseMessageId?: string;
+  /** Device-flow attempts only: absent on the code flow's, as before the device flow existed. */
+  flow?: 'device';
+}
+
+/** When a device attempt's code dies and how often it may be polled, as Feishu said. */
+export interface DeviceTerms {
+  expiresAt: number;
+  intervalSeconds: number;
 }
 
 export interface StartedAttempt {
   messageId: string;
+  /** Device-flow attempts only. */
+  device?: DeviceTerms;
   /** The grant's stored status once the card is out (absent from activities before grant-v2). */
   grantStatus?: GrantStatus;
   grantReason?: string;
@@ -51,7 +63,61 @@ export interface SettleInput {
 
 type SettledView = Exclude<CardView, { state: 'pending' }>;
 
+/** A device authorization as sealed in the attempt's row, with its expiry made absolute. */
+type SealedDevice = Omit<DeviceAuthorization, 'expiresInSeconds'> & { expiresAt: number };
+
 export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: ServiceDeps) {
+  const deviceContext = (row: SessionRow) => ({
+    appId: row.app_id,
+    openId: row.open_id,
+    kind: 'device_code' as const,
+  });
+
+  /**
+   * Asks Feishu for a device code for the attempt's scopes and keeps it sealed in the attempt's
+   * row; the attempt ends when the code does, if not sooner.
+   */
+  async function newDeviceCode(row: SessionRow, latestEnd: number): Promise<SealedDevice> {
+    const { expiresInSeconds, ...device } = await feishuCall((signal) =>
+      feishu.startDeviceAuthorization(row.scopes, signal),
+    );
+    const sealed: SealedDevice = {
+      ...device,
+      expiresAt: Math.min(latestEnd, Date.now() + expiresInSeconds * 1000),
+    };
+    const box = cipher.seal(JSON.stringify(sealed), deviceContext(row));
+    await setDeviceCode(db, row.id, box, new Date(sealed.expiresAt));
+    return sealed;
+  }
+
+  /** The device code a retried start already obtained, or a new one. */
+  async function deviceCodeOf(row: SessionRow): Promise<SealedDevice> {
+    if (row.code_ct && row.code_key_id) {
+      return JSON.parse(
+        cipher.open({ keyId: row.code_key_id, box: row.code_ct }, deviceContext(row)),
+      ) as SealedDevice;
+    }
+    return newDeviceCode(row, row.expires_at.getTime());
+  }
+
+  function devicePendingView(row: SessionRow, device: SealedDevice, notice?: 'reauth' | 'renewal'): CardView {
+    return {
+      state: 'pending',
+      openId: row.open_id,
+      attemptId: row.id,
+      scopes: row.scopes,
+      expiresAt: device.expiresAt,
+      notice,
+      authorizeUrl: device.verificationUriComplete,
+      device: { userCode: device.userCode, verificationUri: device.verificationUri },
+    };
+  }
+
+  const termsOf = (device: SealedDevice): DeviceTerms => ({
+    expiresAt: device.expiresAt,
+    intervalSeconds: device.intervalSeconds,
+  });
+
   function pendingView(row: SessionRow, notice?: 'reauth' | 'renewal'): CardView {
     if (!row.state_ct || !row.verifier_ct) throw new Error(`attempt ${row.id} has no OAuth secrets left`);
     const ctx = { appId: row.app_id, openId: row.open_id };
@@ -124,34 +190,49 @@ export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: S
         expiresAt: new Date(input.expiresAt),
         notice: input.notice,
       });
-      if (row.message_id) {
-        const grant = await markGrantPending(db, input.appId, input.openId);
-        return {
-          messageId: row.message_id,
-          grantStatus: grant.status,
-          grantReason: grant.reason ?? undefined,
-        };
+      let messageId = row.message_id;
+      let device: SealedDevice | undefined;
+      if (!messageId) {
+        try {
+          device = input.flow === 'device' ? await deviceCodeOf(row) : undefined;
+          const view = device ? devicePendingView(row, device, input.notice) : pendingView(row, input.notice);
+          messageId = await deliver(row, buildCard(view), input.reuseMessageId);
+        } catch (err) {
+          throw toActivityFailure(err);
+        }
+        await setSessionMessage(db, row.id, messageId);
+        authSessionTotal.inc();
+      } else if (input.flow === 'device') {
+        device = await deviceCodeOf(row);
       }
-      let messageId: string;
-      try {
-        messageId = await deliver(row, buildCard(pendingView(row, input.notice)), input.reuseMessageId);
-      } catch (err) {
-        throw toActivityFailure(err);
-      }
-      await setSessionMessage(db, row.id, messageId);
       const grant = await markGrantPending(db, input.appId, input.openId);
-      authSessionTotal.inc();
-      return { messageId, grantStatus: grant.status, grantReason: grant.reason ?? undefined };
+      return {
+        messageId,
+        grantStatus: grant.status,
+        grantReason: grant.reason ?? undefined,
+        ...(device ? { device: termsOf(device) } : {}),
+      };
     },
 
-    /** A second request merged more scopes into the pending attempt: same card, new link. */
-    async rescopeAttempt(input: { attemptId: string; scopes: string[]; expiresAt: number }): Promise<void> {
+    /**
+     * A second request merged more scopes into the pending attempt: same card, new link. A device
+     * code is bound to its scopes, so a device attempt gets a new one (and answers its terms).
+     */
+    async rescopeAttempt(input: {
+      attemptId: string;
+      scopes: string[];
+      expiresAt: number;
+      flow?: 'device';
+    }): Promise<DeviceTerms | undefined> {
       await setSessionScopes(db, input.attemptId, input.scopes, new Date(input.expiresAt));
       const row = await getSession(db, input.attemptId);
       const messageId = row?.message_id;
-      if (!row || !messageId) return;
+      if (!row || !messageId) return undefined;
       try {
-        await feishuCall((signal) => feishu.patchCard(messageId, buildCard(pendingView(row)), signal));
+        const device = input.flow === 'device' ? await newDeviceCode(row, input.expiresAt) : undefined;
+        const view = device ? devicePendingView(row, device) : pendingView(row);
+        await feishuCall((signal) => feishu.patchCard(messageId, buildCard(view), signal));
+        return device && termsOf(device);
       } catch (err) {
         throw toActivityFailure(err);
       }

@@ -2,6 +2,7 @@ import { asyncLocalStorage } from '@temporalio/activity';
 import { attemptActivities } from './attempts.ts';
 import { countDbErrors } from '../lib/metrics.ts';
 import type { ServiceDeps } from '../lib/service-deps.ts';
+import { deviceActivities } from './device.ts';
 import { exchangeActivities } from './exchange.ts';
 import { lifecycleActivities } from './lifecycle.ts';
 import { refreshActivities } from './refresh.ts';
@@ -16,6 +17,7 @@ export function createActivities(serviceDeps: ServiceDeps) {
   return {
     ...attemptActivities(deps),
     ...exchangeActivities(deps),
+    ...deviceActivities(deps),
     ...refreshActivities(deps),
     ...lifecycleActivities(deps),
   };

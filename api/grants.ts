@@ -21,6 +21,7 @@ import {
 import { grantWorkflowId } from '../workflows/task-queues.ts';
 import type {
   AttemptOutcome,
+  AuthFlow,
   AuthorizationRequest,
   AuthorizationResponse,
   GrantSettings,
@@ -68,6 +69,8 @@ export class GrantService {
     readonly appId: string,
     private readonly taskQueue: string,
     private readonly settings: Partial<GrantSettings>,
+    /** FEISHU_AUTH_FLOW: the flow of a request that names none (bot DMs, Retry buttons). */
+    private readonly defaultFlow: AuthFlow = 'code',
   ) {}
 
   workflowId(openId: string): string {
@@ -89,7 +92,7 @@ export class GrantService {
     });
     try {
       return await this.client.workflow.executeUpdateWithStart(requestAuthorization, {
-        args: [{ ...req, scopes: normalizeScopes(req.scopes) }],
+        args: [{ ...req, flow: req.flow ?? this.defaultFlow, scopes: normalizeScopes(req.scopes) }],
         startWorkflowOperation,
       });
     } catch (err) {

@@ -26,7 +26,13 @@ runMain('api', async () => {
   await assertDatabaseReachable(db, config.DATABASE_URL);
   await migrateSchema(config);
   const temporal = await connectTemporal(config);
-  const grants = new GrantService(temporal, appId, config.TEMPORAL_TASK_QUEUE, grantSettingsFrom(config));
+  const grants = new GrantService(
+    temporal,
+    appId,
+    config.TEMPORAL_TASK_QUEUE,
+    grantSettingsFrom(config),
+    config.FEISHU_AUTH_FLOW,
+  );
   const feishu = createFeishuGateway(config, logger);
   const { app, handlers, stop } = createApp({
     config,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { API_KEY_ROLES, apiKeyRole, type ApiKeyRole } from './api-key-roles.ts';
-import { DEFAULT_GRANT_SETTINGS, type GrantSettings } from './grant-types.ts';
+import { DEFAULT_GRANT_SETTINGS, type AuthFlow, type GrantSettings } from './grant-types.ts';
 import { parseProxyRule, type ProxyAllowLists, type ProxyRule } from './proxy-allow-list.ts';
 import { parseEnvSubscribers, type EnvSubscriber } from './webhooks/env-subscribers.ts';
 
@@ -201,6 +201,9 @@ const schema = z.object({
   FEISHU_VERIFICATION_TOKEN: optionalString,
   FEISHU_TOKEN_ENDPOINT: z.enum(['v3', 'v2']).default('v3'),
   PUBLIC_BASE_URL: url.optional(),
+  // code: Feishu's authorize page redirects to PUBLIC_BASE_URL; device: the user confirms a code on
+  // Feishu's page, no public URL needed; auto: device unless PUBLIC_BASE_URL is set.
+  FEISHU_AUTH_FLOW: z.enum(['code', 'device', 'auto']).default('auto'),
   DATABASE_URL: postgresUrl,
   // A role that may change the schema, for migrations only; DATABASE_URL's role then needs only
   // SELECT, INSERT, UPDATE and DELETE (docs/deployment.md, database roles).
@@ -281,7 +284,11 @@ const schema = z.object({
   API_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9466),
 });
 
-export type Config = z.output<typeof schema> & { PUBLIC_BASE_URL: string };
+export type Config = Omit<z.output<typeof schema>, 'FEISHU_AUTH_FLOW'> & {
+  PUBLIC_BASE_URL: string;
+  /** FEISHU_AUTH_FLOW with auto decided: what a request that names no flow gets. */
+  FEISHU_AUTH_FLOW: AuthFlow;
+};
 
 function parseEnv<S extends z.ZodType>(shape: S, env: NodeJS.ProcessEnv): z.output<S> {
   const result = shape.safeParse(env);
@@ -330,10 +337,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const complete = {
     ...config,
     PUBLIC_BASE_URL: config.PUBLIC_BASE_URL ?? `http://localhost:${config.PORT}`,
+    FEISHU_AUTH_FLOW: resolveAuthFlow(config.FEISHU_AUTH_FLOW, config.PUBLIC_BASE_URL),
   };
   const problems = config.NODE_ENV === 'production' ? productionProblems(complete) : [];
   if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   return complete;
+}
+
+/** Without a public URL no redirect can reach us, so auto means the flow that needs none. */
+function resolveAuthFlow(flow: AuthFlow | 'auto', publicBaseUrl: string | undefined): AuthFlow {
+  if (flow !== 'auto') return flow;
+  return publicBaseUrl ? 'code' : 'device';
 }
 
 /** The key id `npm start` gives the development key rings it generates (scripts/stack/local-env.ts). */

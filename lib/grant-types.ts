@@ -87,6 +87,20 @@ export interface TokenMeta {
 /** Why the grant itself asked the user: its token died, or its year is ending. */
 export type CardNotice = 'reauth' | 'renewal';
 
+/**
+ * How the user consents: `code` sends them to Feishu's authorize page, which redirects back to
+ * PUBLIC_BASE_URL; `device` (RFC 8628) shows a code they confirm on Feishu's own page while the
+ * grant polls the token endpoint, so no public URL is needed.
+ */
+export const AUTH_FLOWS = ['code', 'device'] as const;
+export type AuthFlow = (typeof AUTH_FLOWS)[number];
+
+/** Where a device attempt's polling stands (RFC 8628 §3.5): slow_down lengthens the interval for good. */
+export interface DevicePolling {
+  intervalSeconds: number;
+  nextPollAt: number;
+}
+
 export interface AttemptSummary {
   id: string;
   scopes: string[];
@@ -94,6 +108,8 @@ export interface AttemptSummary {
   messageId?: string;
   expiresAt: number;
   outcome?: AttemptOutcome;
+  /** Device-flow attempts only; absent on code-flow attempts (and on every attempt before it existed). */
+  polling?: DevicePolling;
 }
 
 /** What the `state` query returns and the API reports. */
@@ -116,6 +132,8 @@ export interface AuthorizationRequest {
   expiresInSeconds?: number;
   locale?: Locale;
   source: RequestSource;
+  /** Absent means the code flow (requests sent before the device flow existed). */
+  flow?: AuthFlow;
 }
 
 /** The answer to a request: the attempt (new or re-used) or the grant that already covers it. */

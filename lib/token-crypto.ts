@@ -5,7 +5,14 @@ import type { KeyRingEntry } from './config.ts';
 export interface SealContext {
   appId: string;
   openId: string;
-  kind: 'access_token' | 'refresh_token' | 'oauth_state' | 'pkce_verifier' | 'oauth_code' | 'webhook_secret';
+  kind:
+    | 'access_token'
+    | 'refresh_token'
+    | 'oauth_state'
+    | 'pkce_verifier'
+    | 'oauth_code'
+    | 'webhook_secret'
+    | 'device_code';
 }
 
 export interface Sealed {

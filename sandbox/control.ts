@@ -11,7 +11,13 @@ import {
   type TokenKind,
 } from './inspection.ts';
 import { revokeAuthorizations } from './oauth/grants.ts';
-import { approveAuthorization, approveDevice, denyAuthorization } from './oauth/routes.ts';
+import {
+  approveAuthorization,
+  approveDevice,
+  denyAuthorization,
+  expireDevice,
+  slowDownDevice,
+} from './oauth/routes.ts';
 import type { Runtime } from './runtime.ts';
 import type { SandboxChatOptions } from './types.ts';
 
@@ -49,6 +55,8 @@ export function createControl(rt: Runtime) {
     denyAuthorization: (authorizeUrl: string) => denyAuthorization(rt, authorizeUrl),
     approveDevice: (userCode: string, openId: string) => approveDevice(rt, userCode, openId),
     denyDevice: (userCode: string) => approveDevice(rt, userCode, undefined),
+    expireDevice: (userCode: string) => expireDevice(rt, userCode),
+    slowDownDevice: (userCode: string, seconds: number) => slowDownDevice(rt, userCode, seconds),
     expireTokens: (filter?: { appId?: string; openId?: string; kinds?: TokenKind[] }) =>
       expireTokens(rt, filter),
     revokeGrant: (appId: string, openId: string) => {

@@ -199,6 +199,17 @@ export function registerSandboxApi(router: Router, rt: Runtime, control: Sandbox
     control.denyDevice(user_code);
     ctx.body = { ok: true };
   });
+  router.post(api('/device/expire'), async (ctx) => {
+    const { user_code } = await input(ctx, z.object({ user_code: z.string() }));
+    control.expireDevice(user_code);
+    ctx.body = { ok: true };
+  });
+  router.post(api('/device/slow-down'), async (ctx) => {
+    const body = z.object({ user_code: z.string(), seconds: z.number().int().min(1).max(600) });
+    const { user_code, seconds } = await input(ctx, body);
+    control.slowDownDevice(user_code, seconds);
+    ctx.body = { ok: true };
+  });
 
   router.get(api('/avatars/:file'), (ctx) => {
     const user = rt.store.user(decodeURIComponent(ctx.params.file!.replace(/\.svg$/, '')));

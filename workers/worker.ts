@@ -69,7 +69,10 @@ export interface GrantWorkerOptions {
    * unencrypted ones arriving from it are refused.
    */
   payloadCodecKeys: KeyRingEntry[];
-  /** Token-endpoint budget for refreshes (Feishu: 50/s and 1000/min per app, shared with code exchanges). */
+  /**
+   * Token-endpoint budget for refreshes and device-code polls (Feishu: 50/s and 1000/min per app,
+   * shared with code exchanges).
+   */
   refreshesPerSecond: number;
   /** Workflows kept in memory between tasks; the rest are replayed from history when they wake. */
   maxCachedWorkflows?: number;
@@ -85,7 +88,8 @@ export interface GrantWorkerOptions {
 type RefreshWorkerOptions = Omit<GrantWorkerOptions, 'maxCachedWorkflows' | 'workflowBundle'>;
 
 /**
- * The refresh queue's worker: refreshes only, rate-limited across all workers by the Temporal
+ * The refresh queue's worker: the grants' token-endpoint calls that no browser waits on
+ * (refreshes and device-code polls), rate-limited across all workers by the Temporal
  * server. Within that budget the server hands out the lowest priority key first (with
  * matching.useNewMatcher on, see docs/deployment.md), so a refresh a token read waits on
  * overtakes a backlog of scheduled ones.
@@ -101,6 +105,8 @@ export function createRefreshWorker(
     dataConverter: grantDataConverter(options.payloadCodecKeys, { refuseUnencrypted: true }),
     activities: {
       refreshGrant: (input: Parameters<typeof activities.refreshGrant>[0]) => activities.refreshGrant(input),
+      pollDeviceAuthorization: (input: Parameters<typeof activities.pollDeviceAuthorization>[0]) =>
+        activities.pollDeviceAuthorization(input),
     },
     maxTaskQueueActivitiesPerSecond: options.refreshesPerSecond,
     shutdownGraceTime: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
@@ -109,7 +115,7 @@ export function createRefreshWorker(
 
 /**
  * Two workers in one process: the main queue runs grant workflows and their Feishu calls; the
- * refresh queue runs only refreshes (createRefreshWorker).
+ * refresh queue runs only refreshes and device-code polls (createRefreshWorker).
  */
 export async function createGrantWorkers(options: GrantWorkerOptions): Promise<Worker[]> {
   const activities = createActivities(options.deps);

@@ -68,3 +68,20 @@ export function refreshers() {
     }),
   };
 }
+
+/**
+ * Device-code polls share the refresh queue, and so its rate limit: Feishu's token-endpoint budget
+ * is one for refreshes, polls and exchanges. A person is waiting on a poll, so it goes after token
+ * reads (1) and before scheduled refreshes (the default, 3). A poll that keeps failing is simply
+ * not retried for long: the next one is due an interval later anyway.
+ */
+export function devicePolls() {
+  return proxyActivities<Activities>({
+    taskQueue: refreshTaskQueue(workflowInfo().taskQueue),
+    startToCloseTimeout: '20s',
+    heartbeatTimeout: '5s',
+    scheduleToCloseTimeout: '1m',
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s' },
+    priority: { priorityKey: 2 },
+  });
+}

@@ -1,4 +1,4 @@
-import type { CardNotice, GrantSettings, GrantState, Locale } from '../lib/grant-types.ts';
+import type { AuthFlow, CardNotice, GrantSettings, GrantState, Locale } from '../lib/grant-types.ts';
 
 /** The failure type of an update whose card could not be sent; the API answers it with a 4xx. */
 export const CARD_NOT_SENT = 'CardNotSent';
@@ -26,6 +26,8 @@ export interface CarriedGrant {
   owedNotice?: OwedNotice;
   revokedCardShown?: boolean;
   locale?: Locale;
+  /** The latest request's flow; absent means the code flow. */
+  flow?: AuthFlow;
 }
 
 export interface GrantWorkflowInput {

@@ -4,6 +4,7 @@ import {
   condition,
   continueAsNew,
   log,
+  patched,
   setCurrentDetails,
   upsertSearchAttributes,
   uuid4,
@@ -13,9 +14,11 @@ import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type {
   AttemptOutcome,
   AttemptSummary,
+  AuthFlow,
   AuthorizationRequest,
   AuthorizationResponse,
   CardNotice,
+  DevicePolling,
   FailureReason,
   GrantSettings,
   GrantState,
@@ -27,8 +30,10 @@ import type {
 } from '../lib/grant-types.ts';
 import { FeishuAuthStatus, FeishuTokenExpiresAt } from '../lib/search-attributes.ts';
 import { REFRESH_REFUSED } from '../activities/failure-types.ts';
+import type { DeviceTerms } from '../activities/attempts.ts';
+import type { ExchangeResult } from '../activities/consent.ts';
 import { cardFailure, failureType } from './activity-failures.ts';
-import { cardUpdates, cards, exchange, refreshers, store } from './activity-proxies.ts';
+import { cardUpdates, cards, devicePolls, exchange, refreshers, store } from './activity-proxies.ts';
 import { settledView, type SettledView } from './card-views.ts';
 import { describeGrant } from './details.ts';
 import {
@@ -49,6 +54,13 @@ const MAX_UPDATES_PER_RUN = 400;
 const MAX_EVENTS_PER_RUN = 1_000;
 /** A notice card that Feishu keeps refusing is given up after about a day of tries. */
 const MAX_NOTICE_FAILURES = 8;
+/**
+ * Marks the first device-flow attempt of a run. Code-flow attempts never reach the check, so
+ * their commands are what they were; the marker tells any other code that the history has one.
+ */
+const DEVICE_FLOW = 'device-flow';
+/** RFC 8628 §3.5: each slow_down adds five seconds to the polling interval, for good. */
+const SLOW_DOWN_STEP_SECONDS = 5;
 
 /** A piece of the grant's own work and when it falls due. */
 interface Due {
@@ -67,6 +79,7 @@ export class Grant {
   private readonly openId: string;
   private readonly lock = new Lock();
   private readonly refresher = refreshers();
+  private readonly devicePoller = devicePolls();
   private grantMessageId?: string;
   /** The attempt whose end has been recorded and shown ("has an outcome" is not "was settled"). */
   private settledAttemptId?: string;
@@ -76,6 +89,8 @@ export class Grant {
   private owedNotice?: OwedNotice;
   private revokedCardShown: boolean;
   private locale: Locale;
+  /** The flow of the latest request, which the grant's own cards (re-authorize, renew) use too. */
+  private flow?: AuthFlow;
   private plannedRefresh?: { tokenVersion: number; at: number };
   /** Bumped by each revoke, which never waits for the lock: a section that awaited re-checks it. */
   private revocations = 0;
@@ -100,6 +115,7 @@ export class Grant {
     this.owedNotice = carried?.owedNotice;
     this.revokedCardShown = carried?.revokedCardShown ?? false;
     this.locale = carried?.locale ?? 'zh_cn';
+    this.flow = carried?.flow;
     this.published = { status: this.state.status, expiresAt: this.state.token?.accessExpiresAt };
   }
 
@@ -109,6 +125,7 @@ export class Grant {
     this.updatesThisRun++;
     return this.lock.run(async () => {
       if (req.locale) this.locale = req.locale;
+      if (req.flow) this.flow = req.flow;
       const attempt = this.pendingAttempt();
       if (!attempt && this.covers(req.scopes)) return this.respond(true);
       if (attempt) {
@@ -160,16 +177,25 @@ export class Grant {
         attempt.outcome ??= { kind: 'failed', reason: 'feishu_unavailable' };
         return attempt.outcome;
       }
-      if (this.revocations !== revocations) {
-        // The user revoked while the code was being exchanged: revocation wins over the new tokens.
-        if (result.token) await store.revokeGrant({ appId: this.appId, openId: this.openId, source: 'api' });
-        return attempt.outcome ?? { kind: 'cancelled' };
-      }
-      if (result.token) this.state.token = result.token;
-      // Tokens that were stored win over a Cancel that arrived during the exchange.
-      if (!attempt.outcome || result.outcome.kind === 'authorized') attempt.outcome = result.outcome;
-      return attempt.outcome;
+      return this.adopt(attempt, result, revocations);
     });
+  }
+
+  /** What Feishu's tokens (or refusal) mean for the attempt, once the exchange or poll is back. */
+  private async adopt(
+    attempt: AttemptSummary,
+    result: ExchangeResult,
+    revocations: number,
+  ): Promise<AttemptOutcome> {
+    if (this.revocations !== revocations) {
+      // The user revoked while Feishu was asked: revocation wins over the new tokens.
+      if (result.token) await store.revokeGrant({ appId: this.appId, openId: this.openId, source: 'api' });
+      return attempt.outcome ?? { kind: 'cancelled' };
+    }
+    if (result.token) this.state.token = result.token;
+    // Tokens that were stored win over a Cancel that arrived meanwhile.
+    if (!attempt.outcome || result.outcome.kind === 'authorized') attempt.outcome = result.outcome;
+    return attempt.outcome;
   }
 
   cancel({ attemptId }: { attemptId: string }): void {
@@ -253,6 +279,10 @@ export class Grant {
     const unsettled = attempt !== undefined && attempt.id !== this.settledAttemptId;
     if (unsettled) {
       dues.push({ at: attempt.outcome ? now : attempt.expiresAt, act: () => this.settle() });
+      const polling = attempt.outcome ? undefined : attempt.polling;
+      if (polling && polling.nextPollAt < attempt.expiresAt) {
+        dues.push({ at: polling.nextPollAt, act: () => this.poll(attempt, polling) });
+      }
     } else if (this.owedNotice) {
       const owed = this.owedNotice;
       dues.push({ at: owed.retryAt, act: () => this.sendNotice(owed.kind, owed.scopes) });
@@ -321,6 +351,7 @@ export class Grant {
         owedNotice: this.owedNotice,
         revokedCardShown: this.revokedCardShown,
         locale: this.locale,
+        flow: this.flow,
       },
     });
   }
@@ -356,8 +387,14 @@ export class Grant {
     const merged = [...new Set([...attempt.scopes, ...scopes])].sort();
     if (merged.length === attempt.scopes.length) return;
     try {
-      await cards.rescopeAttempt({ attemptId: attempt.id, scopes: merged, expiresAt: attempt.expiresAt });
+      const terms = await cards.rescopeAttempt({
+        attemptId: attempt.id,
+        scopes: merged,
+        expiresAt: attempt.expiresAt,
+        ...(attempt.polling ? { flow: 'device' as const } : {}),
+      });
       attempt.scopes = merged;
+      if (terms && attempt.polling) this.pollFrom(attempt, terms);
     } catch (err) {
       log.warn('the pending card could not take the new scopes; sending a new one', {
         failure: failureType(err),
@@ -383,6 +420,7 @@ export class Grant {
     let storedReason: string | undefined;
     const attempt: AttemptSummary = { id: `a-${uuid4()}`, scopes, expiresAt, notice };
     this.state.attempt = attempt;
+    const device = this.flow === 'device' && patched(DEVICE_FLOW);
     try {
       const started = await cards.startAttempt({
         appId: this.appId,
@@ -394,8 +432,10 @@ export class Grant {
         locale: this.locale,
         notice,
         reuseMessageId,
+        ...(device ? { flow: 'device' as const } : {}),
       });
       attempt.messageId = started.messageId;
+      if (started.device) this.pollFrom(attempt, started.device);
       storedStatus = started.grantStatus;
       storedReason = started.grantReason;
     } catch (err) {
@@ -414,6 +454,42 @@ export class Grant {
       this.publishStatus('pending');
     }
     return undefined;
+  }
+
+  /** A device attempt lives as long as its device code and is polled at Feishu's interval. */
+  private pollFrom(attempt: AttemptSummary, terms: DeviceTerms): void {
+    attempt.expiresAt = terms.expiresAt;
+    attempt.polling = {
+      intervalSeconds: terms.intervalSeconds,
+      nextPollAt: Date.now() + terms.intervalSeconds * 1000,
+    };
+  }
+
+  /**
+   * Asks Feishu once whether the user approved the device code. Until they answer, the next poll
+   * is an interval away (longer after each slow_down); a poll that failed through its retries is
+   * just tried again then, as the device code stays good until it expires.
+   */
+  private async poll(attempt: AttemptSummary, polling: DevicePolling): Promise<void> {
+    const revocations = this.revocations;
+    let result;
+    try {
+      result = await this.devicePoller.pollDeviceAuthorization({
+        appId: this.appId,
+        openId: this.openId,
+        attemptId: attempt.id,
+      });
+    } catch (err) {
+      log.warn('a device-code poll failed; polling on', { failure: failureType(err) });
+      polling.nextPollAt = Date.now() + polling.intervalSeconds * 1000;
+      return;
+    }
+    if (result.kind === 'waiting') {
+      if (result.slowDown) polling.intervalSeconds += SLOW_DOWN_STEP_SECONDS;
+      polling.nextPollAt = Date.now() + polling.intervalSeconds * 1000;
+      return;
+    }
+    await this.adopt(attempt, result, revocations);
   }
 
   /** Records how the current attempt ended (retried until it lands), then shows it on its card. */

@@ -11,7 +11,7 @@ import type { GrantService } from '../grants.ts';
 import { assertWithinScopeCap } from '../scope-cap.ts';
 import { assertScopesEnabled } from '../scope-check.ts';
 import { HttpError, parseInput } from '../errors.ts';
-import { GRANT_STATUSES, type AuthorizationResponse } from '../../lib/grant-types.ts';
+import { AUTH_FLOWS, GRANT_STATUSES, type AuthorizationResponse } from '../../lib/grant-types.ts';
 import type { Operation } from '../openapi.ts';
 import { openIdParam, openIdPath, queryInteger, scopeParam } from './params.ts';
 
@@ -20,6 +20,13 @@ const requestBody = z.object({
   scopes: z.array(scopeParam).max(50).default([]),
   expires_in_seconds: z.number().int().min(30).max(86_400).optional(),
   locale: z.enum(['zh_cn', 'en_us']).optional(),
+  // The service's FEISHU_AUTH_FLOW when omitted.
+  flow: z
+    .enum(AUTH_FLOWS)
+    .optional()
+    .describe(
+      "code: the card links to Feishu's authorize page, which redirects to PUBLIC_BASE_URL; device: the card shows a code the user confirms on Feishu's page (RFC 8628), no public URL needed. Default: FEISHU_AUTH_FLOW",
+    ),
 });
 
 const waitQuery = z.object({ wait: queryInteger(0, 120).default(0) });
@@ -173,6 +180,7 @@ export function authorizationRoutes({
         expiresInSeconds: body.expires_in_seconds,
         locale: body.locale,
         source: 'api',
+        flow: body.flow,
       });
       if ('cardNotSent' in response) {
         throw new HttpError(422, 'card_not_sent', response.cardNotSent);

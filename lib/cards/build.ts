@@ -18,6 +18,8 @@ export type CardView =
       scopes: string[];
       expiresAt: number;
       notice?: 'reauth' | 'renewal';
+      /** Device flow: authorizeUrl is Feishu's verification page, where the user confirms this code. */
+      device?: { userCode: string; verificationUri: string };
     }
   | { state: 'authorized'; openId: string; attemptId: string; userName: string; scopes: string[] }
   | {
@@ -85,6 +87,16 @@ function localTime(epochMs: number): Text {
   return { zh_cn: tag, en_us: tag };
 }
 
+/** The code to confirm, and where to type it when the card is read on another device. */
+function deviceSteps({ userCode, verificationUri }: { userCode: string; verificationUri: string }): Text {
+  const code = { zh_cn: `**${userCode}**`, en_us: `**${userCode}**` };
+  const link = {
+    zh_cn: `[${verificationUri}](${verificationUri})`,
+    en_us: `[${verificationUri}](${verificationUri})`,
+  };
+  return join(T.deviceCodePrefix, code, T.deviceCodeSuffix, link, T.deviceCodeEnd);
+}
+
 const NOTICE: Record<'reauth' | 'renewal', Text> = { reauth: T.reauthBody, renewal: T.renewBody };
 
 /** The card for one state of one attempt: pure, so every state is unit-tested without Feishu. */
@@ -98,6 +110,7 @@ export function buildCard(view: CardView): object {
     case 'pending':
       return card('blue', T.title, [
         markdown(view.notice ? NOTICE[view.notice] : T.pendingBody),
+        ...(view.device ? [markdown(deviceSteps(view.device))] : []),
         scopeList(T.scopesHeading, view.scopes),
         markdown(join(T.expiresPrefix, { zh_cn: ' ', en_us: ' ' }, localTime(view.expiresAt))),
         linkButton(T.authorize, view.authorizeUrl),

@@ -16,6 +16,15 @@ export const T = {
     zh_cn: '你的授权即将到期（飞书授权最长 365 天），请续期。',
     en_us: 'Your authorization is about to reach its limit (365 days on Feishu). Please renew it.',
   },
+  deviceCodePrefix: {
+    zh_cn: '点击「授权」后请确认页面显示的验证码为 ',
+    en_us: 'After pressing Authorize, check that the page shows the code ',
+  },
+  deviceCodeSuffix: {
+    zh_cn: '。在其他设备上授权时，请打开 ',
+    en_us: '. To authorize on another device, enter it at ',
+  },
+  deviceCodeEnd: { zh_cn: ' 并输入该验证码。', en_us: '.' },
   scopesHeading: { zh_cn: '将获得以下权限：', en_us: 'It will be able to:' },
   grantedHeading: { zh_cn: '已授予的权限：', en_us: 'Granted permissions:' },
   expiresPrefix: { zh_cn: '此请求的有效期至', en_us: 'This request is valid until' },

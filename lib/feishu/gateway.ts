@@ -16,6 +16,29 @@ export interface TokenSet {
 
 export type UserProfile = Profile & { openId: string };
 
+/** A device authorization (RFC 8628): what the user is shown, and the code we poll with. */
+export interface DeviceAuthorization {
+  deviceCode: string;
+  userCode: string;
+  verificationUri: string;
+  verificationUriComplete: string;
+  expiresInSeconds: number;
+  intervalSeconds: number;
+}
+
+/** The RFC 8628 answers a device-code poll can get instead of tokens. */
+export const DEVICE_POLL_STATES = [
+  'authorization_pending',
+  'slow_down',
+  'access_denied',
+  'expired_token',
+] as const;
+export type DevicePollState = (typeof DEVICE_POLL_STATES)[number];
+
+export type DevicePoll = { kind: 'tokens'; tokens: TokenSet } | { kind: DevicePollState };
+
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
 export interface FeishuAppSettings {
   appId: string;
   appSecret: string;
@@ -34,10 +57,28 @@ export interface FeishuAppSettings {
 export const FEISHU_HTTP_TIMEOUT_MS = 10_000;
 
 interface HttpFailure {
-  response?: { status?: number; data?: { code?: number } };
+  response?: { status?: number; data?: { code?: number; error?: string } };
+}
+
+interface DeviceAuthorizationBody {
+  code?: number;
+  device_code?: string;
+  user_code?: string;
+  verification_uri?: string;
+  verification_uri_complete?: string;
+  expires_in?: number;
+  interval?: number;
+}
+
+/** A poll refused with one of the RFC 8628 states, which Feishu names without a numeric code. */
+function devicePollState(err: unknown): DevicePollState | undefined {
+  const error = (err as HttpFailure).response?.data?.error;
+  return DEVICE_POLL_STATES.find((state) => state === error);
 }
 
 interface OAuthTokenBody {
+  /** Set by pollDeviceToken when Feishu answered one of the RFC 8628 states instead of tokens. */
+  device_state?: DevicePollState;
   access_token?: string;
   refresh_token?: string;
   expires_in?: number;
@@ -158,26 +199,80 @@ export class FeishuGateway {
     return fromSdkTokens(result);
   }
 
-  /** The deprecated v2 endpoint, for tenants where v3 is unavailable; the SDK has no helper for it. */
-  private async v2Token(grant: Record<string, string>, signal: AbortSignal | undefined): Promise<TokenSet> {
-    const body = await this.call<OAuthTokenBody>(
-      'oauth.token.v2',
+  /**
+   * Starts the device flow (RFC 8628): no redirect URI, the user confirms a code on Feishu's own
+   * page. Authenticated with HTTP Basic, as the endpoint requires; the SDK has no helper for it.
+   */
+  async startDeviceAuthorization(scopes: string[], signal?: AbortSignal): Promise<DeviceAuthorization> {
+    const endpoint = 'oauth.device_authorization';
+    const { appId, appSecret } = this.settings;
+    const basic = Buffer.from(`${encodeURIComponent(appId)}:${encodeURIComponent(appSecret)}`).toString(
+      'base64',
+    );
+    const body = await this.call<DeviceAuthorizationBody>(
+      endpoint,
       () =>
-        this.client.httpInstance.request<OAuthTokenBody, OAuthTokenBody>({
+        this.client.httpInstance.request<DeviceAuthorizationBody, DeviceAuthorizationBody>({
           method: 'post',
-          url: `${this.settings.domain}/open-apis/authen/v2/oauth/token`,
-          data: { ...grant, client_id: this.settings.appId, client_secret: this.settings.appSecret },
+          url: `${this.settings.oauthDomain}/oauth/v1/device_authorization`,
+          headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
+          data: new URLSearchParams({ client_id: appId, scope: scopes.join(' ') }).toString(),
         }),
       signal,
     );
-    if (!body.access_token) throw new FeishuApiError('oauth.token.v2', 200, body.code ?? 0);
+    if (!body.device_code || !body.user_code || !body.verification_uri) {
+      throw new FeishuApiError(endpoint, 200, body.code ?? -1);
+    }
     return {
-      accessToken: body.access_token,
-      refreshToken: body.refresh_token,
-      expiresInSeconds: Number(body.expires_in ?? 7200),
-      refreshExpiresInSeconds: body.refresh_token_expires_in,
-      scopes: splitScopes(body.scope),
+      deviceCode: body.device_code,
+      userCode: body.user_code,
+      verificationUri: body.verification_uri,
+      verificationUriComplete: body.verification_uri_complete ?? body.verification_uri,
+      expiresInSeconds: Number(body.expires_in ?? 240),
+      intervalSeconds: Number(body.interval ?? 5),
     };
+  }
+
+  /** One poll of the device code at the v2 token endpoint: tokens, or where the user stands. */
+  async pollDeviceToken(deviceCode: string, signal?: AbortSignal): Promise<DevicePoll> {
+    const body = await this.v2TokenBody(
+      'oauth.device_token',
+      { grant_type: DEVICE_GRANT, device_code: deviceCode },
+      signal,
+    );
+    return body.device_state ? { kind: body.device_state } : { kind: 'tokens', tokens: tokenSetOf(body) };
+  }
+
+  /** The deprecated v2 endpoint, for tenants where v3 is unavailable; the SDK has no helper for it. */
+  private async v2Token(grant: Record<string, string>, signal: AbortSignal | undefined): Promise<TokenSet> {
+    return tokenSetOf(await this.v2TokenBody('oauth.token.v2', grant, signal));
+  }
+
+  /** Tokens, or (device-code polls only) an RFC 8628 state; anything else is a FeishuApiError. */
+  private async v2TokenBody(
+    endpoint: 'oauth.token.v2' | 'oauth.device_token',
+    grant: Record<string, string>,
+    signal: AbortSignal | undefined,
+  ): Promise<OAuthTokenBody> {
+    const body = await this.call<OAuthTokenBody>(
+      endpoint,
+      async () => {
+        try {
+          return await this.client.httpInstance.request<OAuthTokenBody, OAuthTokenBody>({
+            method: 'post',
+            url: `${this.settings.domain}/open-apis/authen/v2/oauth/token`,
+            data: { ...grant, client_id: this.settings.appId, client_secret: this.settings.appSecret },
+          });
+        } catch (err) {
+          const state = endpoint === 'oauth.device_token' ? devicePollState(err) : undefined;
+          if (state) return { device_state: state };
+          throw err;
+        }
+      },
+      signal,
+    );
+    if (!body.device_state && !body.access_token) throw new FeishuApiError(endpoint, 200, body.code ?? 0);
+    return body;
   }
 
   async userInfo(accessToken: string, signal?: AbortSignal): Promise<UserProfile> {
@@ -263,4 +358,14 @@ export class FeishuGateway {
     } while (pageToken);
     return openIds;
   }
+}
+
+function tokenSetOf(body: OAuthTokenBody): TokenSet {
+  return {
+    accessToken: body.access_token!,
+    refreshToken: body.refresh_token,
+    expiresInSeconds: Number(body.expires_in ?? 7200),
+    refreshExpiresInSeconds: body.refresh_token_expires_in,
+    scopes: splitScopes(body.scope),
+  };
 }

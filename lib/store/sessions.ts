@@ -105,6 +105,23 @@ export async function storeCodeOnce(
   return rowCount === 1;
 }
 
+/**
+ * A device attempt's sealed device authorization, in the code's place (an attempt is one flow or
+ * the other); its expiry becomes the attempt's. A second one (new scopes) replaces the first.
+ */
+export async function setDeviceCode(
+  db: Db,
+  id: string,
+  device: { keyId: string; box: Buffer },
+  expiresAt: Date,
+): Promise<void> {
+  await db.query(
+    `UPDATE user_auth_sessions SET code_ct = $2, code_key_id = $3, expires_at = $4
+      WHERE id = $1 AND status = 'pending' AND code_spent_at IS NULL`,
+    [id, device.box, device.keyId, expiresAt],
+  );
+}
+
 /** Records how the attempt ended and erases its OAuth secrets, which are useless from now on. */
 export async function settleSession(
   db: Db,

@@ -44,10 +44,28 @@ export function denyAuthorization(rt: Runtime, authorizeUrl: string): string {
   return deny(parseAuthorizeRequest(rt.store, queryOf(authorizeUrl)));
 }
 
-export function approveDevice(rt: Runtime, userCode: string, openId: string | undefined): void {
+function pendingDevice(rt: Runtime, userCode: string) {
   const request = findByUserCode(rt.store, userCode);
   if (!request) throw new Error(`sandbox: no pending device request with user_code ${userCode}`);
+  return request;
+}
+
+export function approveDevice(rt: Runtime, userCode: string, openId: string | undefined): void {
+  const request = pendingDevice(rt, userCode);
   decideDevice(rt.store, request, openId === undefined ? undefined : pickUser(rt, request.appId, openId));
+}
+
+/** The device code dies now: its next poll answers expired_token. */
+export function expireDevice(rt: Runtime, userCode: string): void {
+  pendingDevice(rt, userCode).expiresAt = Date.now();
+}
+
+/**
+ * Feishu asks for slower polling (under load, say): the interval it enforces grows by `seconds`,
+ * so the next poll at the advertised interval answers slow_down.
+ */
+export function slowDownDevice(rt: Runtime, userCode: string, seconds: number): void {
+  pendingDevice(rt, userCode).intervalSeconds += seconds;
 }
 
 export function registerOAuthRoutes(router: Router, rt: Runtime): void {

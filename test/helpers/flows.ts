@@ -5,6 +5,7 @@ export interface RequestBody {
   open_id: string;
   scopes?: string[];
   expires_in_seconds?: number;
+  flow?: 'code' | 'device';
 }
 
 export async function requestAuthorization(stack: Stack, body: RequestBody, query = '') {

@@ -184,7 +184,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const dataConverter = grantDataConverter(config.PAYLOAD_CODEC_KEYS);
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter });
-  const grants = new GrantService(temporal, appId, config.TEMPORAL_TASK_QUEUE, settings);
+  const grants = new GrantService(
+    temporal,
+    appId,
+    config.TEMPORAL_TASK_QUEUE,
+    settings,
+    config.FEISHU_AUTH_FLOW,
+  );
   const api: Stack['api'] = (path, init = {}) =>
     fetch(`${apiUrl}${path}`, {
       ...init,

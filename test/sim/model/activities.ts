@@ -113,14 +113,20 @@ export function modelActivities(world: World): Activities {
       return started(messageId);
     },
 
+    pollDeviceAuthorization() {
+      throw new Error('the model drives the code flow only');
+    },
+
     async rescopeAttempt(input) {
       const now = await world.clock();
       const row = store.getSession(input.attemptId);
-      if (!row) return;
+      if (!row) return undefined;
       row.scopes = input.scopes;
       row.expires_at = new Date(input.expiresAt);
       const messageId = row.message_id;
       if (messageId) asActivityFailure(() => feishu.patchCard(now, messageId, pendingView(row)));
+      // The model drives the code flow only: no device terms to answer.
+      return undefined;
     },
 
     async settleAttempt(input) {
