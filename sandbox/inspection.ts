@@ -88,6 +88,8 @@ export function createInspection(rt: Runtime) {
           })),
       })),
     tokenEvents: () => store.tokenEvents.map((e) => ({ ...e })),
+    /** Device authorizations with their device codes (the secret a client polls with). */
+    deviceRequests: () => [...store.deviceRequests.values()].map((r) => ({ ...r, scopes: [...r.scopes] })),
     deliveries: () => store.deliveries.map((d) => ({ ...d })),
     counters: () => rt.counters.snapshot(),
     faults: () => rt.faults.snapshot(),

@@ -1,7 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually } from '../helpers/cards.ts';
-import { openRedirect, pendingCard, waitForCardTitle } from '../helpers/flows.ts';
+import { authorizeUrlOf, cardOf, eventually, onlyCardFor } from '../helpers/cards.ts';
+import { openRedirect, pendingCard, requestAuthorization, waitForCardTitle } from '../helpers/flows.ts';
 import { ADMIN_KEY, startStack, type Stack } from '../helpers/stack.ts';
 import { databaseText, findPlaintext, historyText } from '../helpers/plaintext.ts';
 import { getToken } from '../helpers/tokens.ts';
@@ -25,7 +25,7 @@ describe('no plaintext secret anywhere', () => {
       env: { LOG_LEVEL: 'trace', WEBHOOK_URLS: `billing=${envReceiver.url} ${envSecret}` },
       logSink: { write: (line: string) => void logLines.push(line) },
       // Short access tokens, so a refresh (and a second token pair) happens inside the test.
-      sandbox: { lifetimes: { accessTokenSeconds: 2, refreshTokenSeconds: 600 } },
+      sandbox: { lifetimes: { accessTokenSeconds: 2, refreshTokenSeconds: 600, deviceIntervalSeconds: 1 } },
       settings: { accessTokenMarginSeconds: 1.5 },
     });
   });
@@ -34,7 +34,18 @@ describe('no plaintext secret anywhere', () => {
     await Promise.all([envReceiver?.close(), apiReceiver?.close()]);
   });
 
-  it('tokens, codes, state, signing secrets and the app secret stay out of logs, the database and workflow history', async () => {
+  it('tokens, codes, device codes, state, signing secrets and the app secret stay out of logs, the database and workflow history', async () => {
+    // A device-flow grant too: its device code is a bearer secret until it is spent.
+    const deviceUser = stack.sandbox.openIdOf(stack.appId, 1);
+    await requestAuthorization(stack, { open_id: deviceUser, flow: 'device' });
+    const [deviceCard] = await onlyCardFor(stack.sandbox, deviceUser);
+    const userCode = new URL(authorizeUrlOf(cardOf(stack.sandbox, deviceCard!.messageId))).searchParams.get(
+      'user_code',
+    )!;
+    stack.sandbox.approveDevice(userCode, deviceUser);
+    await waitForCardTitle(stack, deviceCard!.messageId, '已授权');
+    const deviceCode = stack.sandbox.state.deviceRequests().find((r) => r.userCode === userCode)!.deviceCode;
+
     const openId = stack.sandbox.openIdOf(stack.appId, 0);
     const created = await stack.api('/v1/webhooks/subscribers', {
       key: ADMIN_KEY,
@@ -62,9 +73,11 @@ describe('no plaintext secret anywhere', () => {
     expect(proxied.status).toBe(200);
 
     const grant = stack.sandbox.state.grants().find((g) => g.openId === openId)!;
+    const deviceGrant = stack.sandbox.state.grants().find((g) => g.openId === deviceUser)!;
     const secrets = [
-      ...grant.accessTokens.map((t) => t.token),
-      ...grant.refreshTokens.map((t) => t.token),
+      ...[grant, deviceGrant].flatMap((g) => g.accessTokens.map((t) => t.token)),
+      ...[grant, deviceGrant].flatMap((g) => g.refreshTokens.map((t) => t.token)),
+      deviceCode,
       redirect.searchParams.get('code')!,
       redirect.searchParams.get('state')!,
       stack.config.FEISHU_APP_SECRET!,
@@ -86,6 +99,7 @@ describe('no plaintext secret anywhere', () => {
     const connection = await Connection.connect({ address: stack.config.TEMPORAL_ADDRESS });
     const raw = new Client({ connection, namespace: stack.config.TEMPORAL_NAMESPACE });
     const history = await raw.workflow.getHandle(stack.grants.workflowId(openId)).fetchHistory();
+    const deviceHistory = await raw.workflow.getHandle(stack.grants.workflowId(deviceUser)).fetchHistory();
     const deliveryHistories = await Promise.all(
       [`env:${stack.appId}:billing`, subscriber.id].map((id) =>
         raw.workflow.getHandle(webhookDeliveryWorkflowId(id, stack.appId, openId)).fetchHistory(),
@@ -98,6 +112,7 @@ describe('no plaintext secret anywhere', () => {
       logs,
       database,
       history: historyText(history),
+      'device grant history': historyText(deviceHistory),
       ...Object.fromEntries(deliveryHistories.map((h, i) => [`webhook history ${i}`, historyText(h)])),
     });
     expect(found.map((f) => f.where)).toEqual([]);

@@ -59,6 +59,24 @@ describe('authorization cards', () => {
     expect(text(pending)).toContain("millisecond='1800000000000'");
   });
 
+  it('pending, device flow: the link opens the verification page, and the card shows the code to confirm', () => {
+    const device = card({
+      ...base,
+      state: 'pending',
+      authorizeUrl: 'https://accounts.example/verify?user_code=BCDF-GHJK',
+      scopes: ['offline_access'],
+      expiresAt: 1_800_000_000_000,
+      device: { userCode: 'BCDF-GHJK', verificationUri: 'https://accounts.example/verify' },
+    });
+    const [authorize, cancel] = buttons(device);
+    expect(authorize!.behaviors![0]!.default_url).toBe('https://accounts.example/verify?user_code=BCDF-GHJK');
+    expect(cancel!.behaviors![0]!.value!.action).toBe('cancel');
+    const steps = device.body.elements.find((e) => e.content?.includes('BCDF-GHJK'))!;
+    expect(steps.i18n_content!.en_us).toContain('**BCDF-GHJK**');
+    expect(steps.i18n_content!.en_us).toContain('(https://accounts.example/verify)');
+    expect(text(pending)).not.toContain('user_code');
+  });
+
   it('speak Chinese by default and English through i18n_content', () => {
     expect(pending.header.title.content).toBe('授权请求');
     expect(pending.header.title.i18n_content.en_us).toBe('Authorization request');

@@ -39,6 +39,17 @@ describe('configuration', () => {
     expect(config.TOKEN_ENCRYPTION_KEYS[0]!.id).toBe('k1');
   });
 
+  it('FEISHU_AUTH_FLOW=auto (the default) is the device flow until a public URL is configured', () => {
+    expect(loadConfig(valid).FEISHU_AUTH_FLOW).toBe('device');
+    expect(loadConfig({ ...valid, PUBLIC_BASE_URL: 'https://auth.example.com' }).FEISHU_AUTH_FLOW).toBe(
+      'code',
+    );
+    expect(loadConfig({ ...valid, FEISHU_AUTH_FLOW: 'code' }).FEISHU_AUTH_FLOW).toBe('code');
+    const publicUrl = { PUBLIC_BASE_URL: 'https://auth.example.com', FEISHU_AUTH_FLOW: 'device' };
+    expect(loadConfig({ ...valid, ...publicUrl }).FEISHU_AUTH_FLOW).toBe('device');
+    expect(() => loadConfig({ ...valid, FEISHU_AUTH_FLOW: 'implicit' })).toThrow(/FEISHU_AUTH_FLOW/);
+  });
+
   it('names the variable and never echoes a secret', () => {
     const attempt = () => loadConfig({ ...valid, TOKEN_ENCRYPTION_KEYS: 'k1:c2VjcmV0LXRvby1zaG9ydA==' });
     expect(attempt).toThrow(ConfigError);
