@@ -81,10 +81,12 @@ function card(template: Template, title: Text, elements: object[]) {
   };
 }
 
-/** Feishu renders <local_datetime> in each reader's own time zone. */
+/** Feishu renders <local_datetime> in each reader's own time zone: the date, then the time of day. */
 function localTime(epochMs: number): Text {
-  const tag = `<local_datetime millisecond='${epochMs}' format_type='date_num'></local_datetime>`;
-  return { zh_cn: tag, en_us: tag };
+  const tag = (format: string) =>
+    `<local_datetime millisecond='${epochMs}' format_type='${format}'></local_datetime>`;
+  const both = `${tag('date_num')} ${tag('time')}`;
+  return { zh_cn: both, en_us: both };
 }
 
 /** The code to confirm, and where to type it when the card is read on another device. */

@@ -16,15 +16,90 @@ const api = (path, body) =>
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 const safeUrl = (u) => (/^(https?:|data:image\/|\/)/i.test(String(u || '')) ? String(u) : '#');
 
-function markdown(text) {
-  return esc(text)
+const pad = (n) => String(n).padStart(2, '0');
+const readerLanguage = () => (/^zh/i.test(navigator.language) ? 'zh-CN' : 'en-US');
+
+/** <local_datetime>, as Feishu shows it: in the reader's own time zone and language. */
+function localDatetime(attrs) {
+  const d = new Date(Number(attrs.millisecond) || Date.now());
+  const lang = readerLanguage();
+  switch (attrs.format_type) {
+    case 'date_short': return d.toLocaleDateString(lang, { month: 'short', day: 'numeric' });
+    case 'date': return d.toLocaleDateString(lang, { year: 'numeric', month: 'short', day: 'numeric' });
+    case 'week': return d.toLocaleDateString(lang, { weekday: 'long' });
+    case 'week_short': return d.toLocaleDateString(lang, { weekday: 'short' });
+    case 'time': return pad(d.getHours()) + ':' + pad(d.getMinutes());
+    case 'time_sec': return pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds());
+    case 'timezone': {
+      const offset = -d.getTimezoneOffset();
+      const abs = Math.abs(offset);
+      return 'GMT' + (offset < 0 ? '-' : '+') + Math.floor(abs / 60) + ':' + pad(abs % 60);
+    }
+    default: return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate());
+  }
+}
+
+/** A person as Feishu shows one: a chip with the avatar and the name, never the id. */
+function personChip(openId, options) {
+  const user = chat.users.find((u) => u.openId === openId);
+  const name = user ? user.name : 'Unknown user';
+  const avatar = user && options.showAvatar !== false ? '<img src="' + esc(user.avatar) + '" alt="">' : '';
+  return '<span class="person-chip" data-open-id="' + esc(openId) + '">' + avatar + (options.showName !== false ? esc(name) : '') + '</span>';
+}
+
+function tagAttributes(source) {
+  const attrs = {};
+  source.replace(/(\w+)=(?:'([^']*)'|"([^"]*)"|([^\s'">]+))/g, (_, key, a, b, c) => { attrs[key] = a ?? b ?? c; return ''; });
+  return attrs;
+}
+
+function inlineTag(tag, attrs) {
+  if (tag === 'local_datetime') {
+    const text = esc(localDatetime(attrs));
+    return attrs.link ? '<a target="_blank" href="' + esc(safeUrl(attrs.link)) + '">' + text + '</a>' : '<span class="datetime">' + text + '</span>';
+  }
+  if (tag === 'person') return personChip(attrs.id, { showAvatar: attrs.show_avatar !== 'false', showName: attrs.show_name !== 'false' });
+  if (attrs.id === 'all') return '<span class="mention">@所有人</span>';
+  const user = chat.users.find((u) => u.openId === attrs.id);
+  return '<span class="mention">@' + esc(user ? user.name : attrs.id) + '</span>';
+}
+
+const INLINE_TAGS = /<(local_datetime|person|at)\b([^>]*)>[^<]*<\/\1>/g;
+
+function inlineMarkdown(escaped) {
+  return escaped
     .replace(/\*\*(.+?)\*\*/g, '<b>$1</b>')
     .replace(/\*(.+?)\*/g, '<i>$1</i>')
     .replace(/~~(.+?)~~/g, '<s>$1</s>')
     .replace(/\x60([^\x60]+)\x60/g, '<code>$1</code>')
-    .replace(/\[([^\]]+)\]\(([^)\s]+)\)/g, (_, label, url) => '<a target="_blank" href="' + esc(safeUrl(url.replace(/&amp;/g, '&'))) + '">' + label + '</a>')
-    .replace(/&lt;at id=[^&]*&gt;&lt;\/at&gt;/g, '@')
-    .replace(/\n/g, '<br>');
+    .replace(/\[([^\]]+)\]\(([^)\s]+)\)/g, (_, label, url) => '<a target="_blank" href="' + esc(safeUrl(url.replace(/&amp;/g, '&'))) + '">' + label + '</a>');
+}
+
+/**
+ * Card markdown as Feishu renders it: its own tags (dates, people, mentions) first, set aside so
+ * escaping leaves them whole; then emphasis, links, and "- " lines as a bulleted list.
+ */
+function markdown(text) {
+  const inline = [];
+  const source = String(text ?? '').replace(INLINE_TAGS, (_, tag, attrs) => {
+    inline.push(inlineTag(tag, tagAttributes(attrs)));
+    return '\u0000' + (inline.length - 1) + '\u0000';
+  });
+  const parts = [];
+  let items = [];
+  const flush = () => { if (items.length) parts.push({ list: '<ul>' + items.join('') + '</ul>' }); items = []; };
+  for (const line of esc(source).split('\n')) {
+    const item = /^\s*[-*] (.*)$/.exec(line);
+    if (item) items.push('<li>' + inlineMarkdown(item[1]) + '</li>');
+    else { flush(); parts.push({ line: inlineMarkdown(line) }); }
+  }
+  flush();
+  let html = '';
+  parts.forEach((part, i) => {
+    if (part.list) html += part.list;
+    else html += part.line + (i < parts.length - 1 && !parts[i + 1].list ? '<br>' : '');
+  });
+  return html.replace(/\u0000(\d+)\u0000/g, (_, i) => inline[Number(i)]);
 }
 
 const textOf = (t) => (t && typeof t === 'object' ? (t.tag === 'lark_md' ? markdown(t.content) : esc(t.content)) : esc(t));
@@ -70,6 +145,8 @@ function renderElement(el, ctx) {
       return '<div>' + textOf(el.text) + (Array.isArray(el.fields) ? el.fields.map((f) => '<div>' + textOf(f.text) + '</div>').join('') : '') + '</div>';
     case 'hr':
       return '<hr>';
+    case 'person':
+      return '<div>' + personChip(el.user_id, { showAvatar: el.show_avatar, showName: el.show_name }) + '</div>';
     case 'img':
     case 'image': {
       const key = String(el.img_key || '');

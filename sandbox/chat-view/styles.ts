@@ -29,6 +29,10 @@ body{height:100vh;overflow:hidden}
 .card-actions{display:flex;flex-wrap:wrap;gap:8px}
 .columns{display:flex;gap:10px}.columns>div{flex:1;min-width:0;display:flex;flex-direction:column;gap:8px}
 .note{font-size:12px;color:#646a73}
+.person-chip{display:inline-flex;align-items:center;gap:4px;padding:1px 8px 1px 2px;border-radius:12px;background:#e1eaff;color:#245bdb;font-size:13px;vertical-align:middle}
+.person-chip img{width:20px;height:20px;border-radius:50%}
+.mention{color:#245bdb}
+.card-body ul{margin:2px 0;padding-left:20px}
 .unknown{font-size:12px;color:#8f959e;font-style:italic}
 .card .btn{font-size:13px;padding:5px 14px}
 .btn.primary_filled,.btn.primary{background:#3370ff;border-color:#3370ff;color:#fff}

@@ -5,6 +5,7 @@ import type { Browser } from 'playwright-core';
 import { launchChromium } from '../helpers/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Sandbox } from '../../sandbox/index.ts';
+import { buildCard, type CardView } from '../../lib/cards/build.ts';
 import { callbackButton, card, connectWsClient, linkButton, sdkClient, start, testApp } from './helpers.ts';
 
 describe('chat view in headless Chromium', () => {
@@ -117,5 +118,72 @@ describe('chat view in headless Chromium', () => {
     await page.locator('.row.mine').getByText('授权').waitFor();
     await vi.waitFor(() => expect(dms).toContain(JSON.stringify({ text: '授权' })));
     await page.close();
+  });
+
+  it("renders every card the service sends as Feishu does: no raw markup, dates in the reader's zone, people as name chips", async () => {
+    const openId = sandbox.openIdOf(app.appId, '王五');
+    const expiresAt = Date.UTC(2030, 0, 2, 3, 4, 5);
+    const base = { openId, attemptId: 'a-1' };
+    const pending: Extract<CardView, { state: 'pending' }> = {
+      ...base,
+      state: 'pending',
+      authorizeUrl: `${sandbox.url}/open-apis/authen/v1/authorize`,
+      scopes: ['offline_access', 'im:message'],
+      expiresAt,
+    };
+    const views: CardView[] = [
+      pending,
+      { ...pending, notice: 'reauth' },
+      {
+        ...pending,
+        device: { userCode: 'BCDF-GHJK', verificationUri: `${sandbox.url}/oauth/v1/device/verify` },
+      },
+      { ...base, state: 'authorized', userName: '王五', scopes: ['offline_access', 'im:message'] },
+      { ...base, state: 'failed', reason: 'feishu_unavailable' },
+      ...(['denied', 'expired', 'cancelled', 'superseded', 'revoked', 'identity_mismatch'] as const).map(
+        (state) => ({ ...base, state }),
+      ),
+    ];
+    const client = sdkClient(sandbox, app);
+    for (const view of views) {
+      await client.im.message.create({
+        params: { receive_id_type: 'open_id' },
+        data: { receive_id: openId, msg_type: 'interactive', content: JSON.stringify(buildCard(view)) },
+      });
+    }
+
+    const timezoneId = 'America/Los_Angeles';
+    const context = await browser.newContext({ timezoneId, locale: 'en-US' });
+    const page = await context.newPage();
+    await page.goto(`${sandbox.url}/chat/${openId}`);
+    await vi.waitFor(async () => expect(await page.locator('.card').count()).toBe(views.length));
+    const text = await page.locator('#messages').innerText();
+    const html = await page.locator('#messages').innerHTML();
+
+    for (const raw of ['<local_datetime', '<person', '<at ', '[person]', '**', '](', '&lt;', '&amp;#']) {
+      expect(text, `raw markup ${raw} in the chat view`).not.toContain(raw);
+    }
+    expect(await page.locator('.card .unknown').count(), 'an element the chat view cannot draw').toBe(0);
+    // The expiry in the reader's time zone (Los Angeles: 2030-01-01 19:04), as date_num and time.
+    const parts = Object.fromEntries(
+      new Intl.DateTimeFormat('en-US', {
+        timeZone: timezoneId,
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+        hour: '2-digit',
+        minute: '2-digit',
+        hourCycle: 'h23',
+      })
+        .formatToParts(new Date(expiresAt))
+        .map((p) => [p.type, p.value]),
+    );
+    expect(text).toContain(`${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}`);
+    const chip = page.locator('.person-chip', { hasText: '王五' });
+    expect(await chip.count()).toBe(1);
+    expect(await chip.locator('img').count()).toBe(1);
+    expect(html).toContain('<li>');
+    expect(text).toContain('BCDF-GHJK');
+    await context.close();
   });
 });
