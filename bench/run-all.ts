@@ -1,11 +1,12 @@
 import { AUTH_DEFAULTS, authOptions, runAuthBench } from './auth.ts';
 import { GRANTS_DEFAULTS, grantsOptions, runGrantsBench } from './grants.ts';
+import { PROXY_DEFAULTS, proxyOptions, runProxyBench } from './proxy.ts';
 import { parseFlags, printJson } from './stats.ts';
 import { TOKEN_DEFAULTS, runTokenBench, tokenOptions } from './token.ts';
 
 /**
- * `npm run bench`: the three benchmarks one after another at moderate sizes, then one summary
- * table. Flags go to the benchmark they name (--users/--concurrency to auth and token,
+ * `npm run bench`: the four benchmarks one after another at moderate sizes, then one summary
+ * table. Flags go to the benchmark they name (--users/--concurrency to auth, token and proxy,
  * --grants/--due/--rate/--hold to grants); --only auth,token limits the set.
  */
 async function main(): Promise<void> {
@@ -47,6 +48,23 @@ async function main(): Promise<void> {
       ['grants', 'refresh throughput (/s)', String(grants.refreshesPerSecond), `≈ ${grants.rateLimit}`],
       ['grants', 'peak token-endpoint calls in 1 s', String(grants.peakPerSecond), '≤ 50'],
       ['grants', 'refreshed / due', `${grants.refreshed} / ${grants.due}`, 'all'],
+    );
+  }
+  if (wanted('proxy')) {
+    const proxy = await runProxyBench(proxyOptions(flags, PROXY_DEFAULTS));
+    rows.push(
+      [
+        'proxy',
+        'requests/s direct / proxied',
+        `${proxy.direct.requestsPerSecond} / ${proxy.proxied.requestsPerSecond}`,
+        '—',
+      ],
+      [
+        'proxy',
+        'added latency p50 / p99 (ms)',
+        `${proxy.addedLatencyMs.p50} / ${proxy.addedLatencyMs.p99}`,
+        '—',
+      ],
     );
   }
 
