@@ -65,7 +65,7 @@ export async function runProxyBench(options: ProxyBenchOptions) {
   });
   try {
     log(`authorizing ${options.users} users through the whole flow`);
-    const seeded = await driveFlows(stack, { users: options.users, concurrency: 25, rate: 0 });
+    const seeded = await driveFlows(stack, { flows: options.users, concurrency: 25, rate: 0 });
     if (seeded.timings.length < options.users)
       throw new Error(`not every user was authorized: ${seeded.failures[0]}`);
     const openIds = Array.from({ length: options.users }, (_, i) => benchOpenId(i));
