@@ -91,7 +91,7 @@ function splitScopes(scope: string | undefined): string[] {
   return (scope ?? '').split(/\s+/).filter(Boolean);
 }
 
-/** Lifetimes are not fixed: always the values Feishu returned (feishu-platform.md §2). */
+/** Lifetimes are not fixed: always the values Feishu returned (docs/feishu-facts.md §2). */
 function fromSdkTokens(result: lark.AccessTokenResponse): TokenSet {
   return {
     accessToken: result.accessToken,

@@ -5,7 +5,7 @@ import { ENDPOINT_NAMES, type Faults } from './faults.ts';
 import type { SimLog } from './log.ts';
 
 const DAY_MS = 24 * 3600_000;
-/** Feishu PATCHes only messages up to 14 days old (feishu-platform.md §4). */
+/** Feishu PATCHes only messages up to 14 days old (docs/feishu-facts.md §4). */
 export const CARD_PATCH_WINDOW_MS = 14 * DAY_MS;
 /** A send with the same uuid within an hour returns the first message. */
 const SEND_UUID_WINDOW_MS = 3600_000;
