@@ -123,7 +123,7 @@ export const benchOpenId = (i: number): string => `ou_bench${String(i).padStart(
 export function startBenchSandbox(
   app: BenchApp,
   users: number,
-  options: { lifetimes?: Partial<Lifetimes>; rateLimits?: boolean } = {},
+  options: { lifetimes?: Partial<Lifetimes>; rateLimits?: boolean; random?: () => number } = {},
 ): Promise<Sandbox> {
   return startSandbox({
     apps: [
@@ -141,6 +141,7 @@ export function startBenchSandbox(
     })),
     lifetimes: options.lifetimes,
     rateLimits: options.rateLimits ?? false,
+    random: options.random,
   });
 }
 
@@ -181,6 +182,8 @@ export interface ServiceProcess {
   child: ChildProcess;
   logFile: string;
   stop(): Promise<void>;
+  /** Kills it with a signal (SIGKILL for a crash) and waits until it is gone; it stays down. */
+  kill(signal: NodeJS.Signals): Promise<void>;
 }
 
 export interface SpawnOptions {
@@ -193,22 +196,26 @@ export interface SpawnOptions {
    * compiled entry point runs the way the image's entrypoint and command run it.
    */
   image?: string;
+  /** Where its output goes (`.data/bench/<name>.log` by default); `append` keeps a predecessor's lines. */
+  logFile?: string;
+  append?: boolean;
 }
 
 const SERVICE_SCRIPTS: Record<string, string> = { api: 'api/main.ts', worker: 'workers/main.ts' };
 
 /**
  * Runs api/main.ts, workers/main.ts or another entry point as its own Node process (as `npm run
- * api|worker` would), or from an image's folder (SpawnOptions.image).
+ * api|worker` would), or from an image's folder (SpawnOptions.image); its output goes to
+ * SpawnOptions.logFile.
  */
 export function spawnService(
   name: string,
   env: NodeJS.ProcessEnv,
   options: SpawnOptions = {},
 ): ServiceProcess {
-  mkdirSync(logDir, { recursive: true });
-  const logFile = path.join(logDir, `${name}.log`);
-  const out = createWriteStream(logFile, { flags: 'w' });
+  const logFile = options.logFile ?? path.join(logDir, `${name}.log`);
+  mkdirSync(path.dirname(logFile), { recursive: true });
+  const out = createWriteStream(logFile, { flags: options.append ? 'a' : 'w' });
   const script = options.script ?? SERVICE_SCRIPTS[name];
   if (!script) throw new Error(`no entry point for ${name}`);
   const nodeFlags = options.nodeFlags ?? [];
@@ -229,24 +236,31 @@ export function spawnService(
   if (child.pid === undefined) throw new Error(`could not start the ${name}`);
   const pid = child.pid;
   let exited = false;
-  child.once('exit', (code, signal) => {
-    exited = true;
-    if (!stopping) log(`${name} exited unexpectedly (${signal ?? `code ${code}`}); see ${logFile}`);
-  });
-  let stopping = false;
+  let expected = false;
+  const gone = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      exited = true;
+      if (!expected) log(`${name} exited unexpectedly (${signal ?? `code ${code}`}); see ${logFile}`);
+      resolve();
+    }),
+  );
   return {
     name,
     pid,
     child,
     logFile,
     stop: async () => {
-      stopping = true;
+      expected = true;
       if (exited) return;
-      const done = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await done;
+      await gone;
       clearTimeout(timer);
+    },
+    kill: async (signal) => {
+      expected = true;
+      if (!exited) child.kill(signal);
+      await gone;
     },
   };
 }
