@@ -13,6 +13,8 @@ describe('chaos, short', () => {
     expect(report.flows.total).toBeGreaterThan(8);
     expect(Object.keys(report.kills).sort()).toEqual(['api', 'postgres', 'temporal', 'worker-1', 'worker-2']);
     expect(report.refreshes.total).toBeGreaterThan(0);
+    // The run lost at least one refresh answer after Feishu rotated, and it ended as it must.
+    expect(report.refreshes.burnt.filter((b) => b.cause === 'lost answer').length).toBeGreaterThan(0);
     expect(violations(report)).toEqual({
       lostFlows: 0,
       duplicateCards: 0,

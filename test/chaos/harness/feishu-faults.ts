@@ -25,6 +25,8 @@ export async function runFeishuFaults(stack: ChaosStack, rng: Prng, end: number)
   const { sandbox, app } = stack;
   const counts: FaultCounts = { rateLimitBursts: 0, latencySpikes: 0, connectionDrops: 0 };
   sandbox.faults.set(STEADY_FAULTS);
+  // Besides the rate, one for certain a third of the way in, so even a short run has one.
+  const certainLoss = setTimeout(() => sandbox.faults.loseNextRefreshAnswers(1), (end - Date.now()) / 3);
   while (Date.now() < end) {
     await sleep(rng.between(5_000, 15_000));
     if (Date.now() >= end) break;
@@ -46,6 +48,7 @@ export async function runFeishuFaults(stack: ChaosStack, rng: Prng, end: number)
       counts.connectionDrops += 1;
     }
   }
+  clearTimeout(certainLoss);
   sandbox.faults.reset();
   return counts;
 }

@@ -71,7 +71,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const secretsSeen = new Set<string>();
     // The last seeded user is nobody's: it is the wrong account people sign in with.
     const stranger = chaosOpenId(options.users);
-    const patienceMs = Math.max(180_000, options.durationMs / 3);
+    const patienceMs = Math.max(300_000, options.durationMs / 3);
     const users = Array.from(
       { length: options.users },
       (_, i) =>

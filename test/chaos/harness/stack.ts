@@ -33,6 +33,9 @@ const CHAOS_SETTINGS = {
   REFRESH_LEAD_SECONDS: '50',
   REFRESH_JITTER_SECONDS: '10',
   ACCESS_TOKEN_MARGIN_SECONDS: '5',
+  // One key stands for every service asking: the run is about faults, not our own rate limit.
+  AUTHORIZATION_REQUESTS_PER_MINUTE: '600',
+  AUTHORIZATION_REQUEST_BURST: '100',
   LOG_LEVEL: 'debug',
 };
 
