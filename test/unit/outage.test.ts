@@ -19,6 +19,21 @@ describe('isOutage', () => {
     expect(isOutage(new Error('Failed to query workflow', { cause: grpc }))).toBe(true);
   });
 
+  it('is a workflow whose task is being retried refusing an update (its worker was killed holding it)', () => {
+    const message =
+      '9 FAILED_PRECONDITION: Unable to perform workflow execution update due to Workflow Task in failed state.';
+    const grpc = Object.assign(withCode(message, 9), {
+      metadata: {},
+      details: 'Workflow Task in failed state',
+    });
+    expect(isOutage(new Error('Workflow Update failed', { cause: grpc }))).toBe(true);
+    const other = Object.assign(withCode('9 FAILED_PRECONDITION: something else', 9), {
+      metadata: {},
+      details: '',
+    });
+    expect(isOutage(other)).toBe(false);
+  });
+
   it('is not a query error, a bug, or another gRPC refusal', () => {
     expect(isOutage(withCode('relation "x" does not exist', '42P01'))).toBe(false);
     expect(isOutage(new TypeError("Cannot read properties of undefined (reading 'x')"))).toBe(false);
