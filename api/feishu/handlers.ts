@@ -6,6 +6,7 @@ import type { Logger } from '../../lib/logger.ts';
 import { getSession } from '../../lib/store/sessions.ts';
 import { auditStream, failureOutcome } from '../audit.ts';
 import { HttpError } from '../errors.ts';
+import { isOutage } from '../outage.ts';
 import type { GrantService } from '../grants.ts';
 import { revokeGrant } from '../revoke.ts';
 import { scopeParam } from '../routes/params.ts';
@@ -21,6 +22,36 @@ export interface HandledCallback {
   answer: CallbackAnswer;
   /** Work that changes the card: run only after the answer has been sent (docs/feishu-facts.md §5). */
   after?: () => Promise<void>;
+}
+
+/** How long the work after a card click keeps trying while PostgreSQL or Temporal is unreachable. */
+export const AFTER_ANSWER_PATIENCE_MS = 180_000;
+
+/**
+ * Runs a click's work once its answer is out. The user was already told it is happening, so a
+ * PostgreSQL or Temporal outage (a restart, a failover) is waited out, retrying with backoff,
+ * instead of dropping the Cancel, Revoke or Retry they pressed; every step is safe to repeat.
+ */
+export async function runAfterAnswer(
+  after: () => Promise<void>,
+  logger: Logger,
+  patienceMs = AFTER_ANSWER_PATIENCE_MS,
+): Promise<void> {
+  const deadline = Date.now() + patienceMs;
+  for (let delay = 1_000; ; delay = Math.min(delay * 2, 10_000)) {
+    try {
+      await after();
+      return;
+    } catch (err) {
+      const transient = isOutage(err) || (err instanceof HttpError && err.status === 503);
+      if (!transient || Date.now() + delay > deadline) {
+        logger.error({ err }, 'card action failed');
+        return;
+      }
+      logger.warn({ err }, 'card action waits for PostgreSQL or Temporal; trying again');
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
 }
 
 const cardAction = z.object({

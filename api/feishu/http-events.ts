@@ -9,7 +9,7 @@ import { EVENT_ID_WINDOW_SECONDS, firstSighting } from '../../lib/store/replay-g
 import { z } from 'zod';
 import { HttpError } from '../errors.ts';
 import type { Operation } from '../openapi.ts';
-import type { CallbackHandlers } from './handlers.ts';
+import { runAfterAnswer, type CallbackHandlers } from './handlers.ts';
 
 export interface HttpEventsOptions {
   db: Db;
@@ -164,11 +164,7 @@ export function httpEventRoutes(options: HttpEventsOptions): Router {
       ctx.body = answer;
       timer();
       // Change the card only once the answer is on the wire.
-      if (after)
-        ctx.res.once(
-          'finish',
-          () => void after().catch((err: unknown) => logger.error({ err }, 'card action failed')),
-        );
+      if (after) ctx.res.once('finish', () => void runAfterAnswer(after, logger));
       return;
     }
     if (eventType === 'im.message.receive_v1') {

@@ -2,7 +2,7 @@ import * as lark from '@larksuiteoapi/node-sdk';
 import { sdkLogger } from '../../lib/feishu/sdk-logger.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { feishuCallbackDuration } from '../../lib/metrics.ts';
-import type { CallbackHandlers } from './handlers.ts';
+import { runAfterAnswer, type CallbackHandlers } from './handlers.ts';
 
 interface Frame {
   headers: { key: string; value: string }[];
@@ -42,8 +42,7 @@ export async function startLongConnection(options: {
       const { answer, after } = await handlers.onCardAction(data);
       timer();
       // The SDK writes the ACK as soon as this handler resolves; the card changes after that.
-      if (after)
-        setTimeout(() => after().catch((err: unknown) => logger.error({ err }, 'card action failed')), 0);
+      if (after) setTimeout(() => void runAfterAnswer(after, logger), 0);
       return answer;
     },
     'im.message.receive_v1': (data: unknown) => {
