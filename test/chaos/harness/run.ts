@@ -195,6 +195,16 @@ export function printChaosResult({ options, report, faults, wallMs }: ChaosResul
     out.push(
       `LOST: ${flow.openId} ${flow.behavior} via ${flow.via}: ${flow.result} (${flow.notes.join('; ')})`,
     );
+  for (const burnt of report.refreshes.burnt) {
+    if (burnt.ended !== 'needs_reauth with a re-authorize card')
+      out.push(
+        `BURNT: ${burnt.openId} (${burnt.cause}, used ${new Date(burnt.usedAt).toISOString()}): ${burnt.ended}`,
+      );
+  }
+  for (const openId of report.refreshes.silentNeedsReauth) out.push(`SILENT needs_reauth: ${openId}`);
+  for (const duplicate of report.duplicateCards)
+    out.push(`DUPLICATE: attempt ${duplicate.attemptId} in ${duplicate.messages.join(', ')}`);
+  for (const openId of report.usersWithTwoLiveCards) out.push(`TWO LIVE CARDS: ${openId}`);
   process.stdout.write(out.join('\n') + '\n');
   printJson('chaos', {
     options,
