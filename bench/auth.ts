@@ -184,18 +184,28 @@ export async function runAuthBench(options: AuthBenchOptions, topology: AuthTopo
         round((100 * (v - before[k as keyof typeof before])) / seconds, 0),
       ]),
     );
-  let next = 0;
+  /** CPU milliseconds each flow cost a process: robust where wall time is not, on a shared machine. */
+  const cpuMsPerFlow = (before: ReturnType<typeof cpu>, flows: number) =>
+    Object.fromEntries(
+      Object.entries(cpu()).map(([k, v]) => [
+        k,
+        round((1000 * (v - before[k as keyof typeof before])) / Math.max(1, flows), 1),
+      ]),
+    );
+  // Users (sandbox open_ids) and bare workflow ids are handed out in turn, never twice.
+  let nextUser = 0;
   const take = (n: number) => {
-    const first = next;
-    next += n;
+    const first = nextUser;
+    nextUser += n;
     return first;
   };
+  let nextBare = 0;
   const bareFlows = (flows: number, rate = 0) =>
     driveBareFlows(target.bare!.temporalAddress, target.stack.app, target.bare!.taskQueue, {
       flows,
       concurrency: options.concurrency,
       rate,
-      first: take(flows),
+      first: (nextBare += flows) - flows,
     });
   let result;
   try {
@@ -218,6 +228,7 @@ export async function runAuthBench(options: AuthBenchOptions, topology: AuthTopo
       take(options.users),
     );
     const cpuPercent = cpuPercentOver(cpuBefore, run.seconds);
+    const cpuMs = cpuMsPerFlow(cpuBefore, run.timings.length);
     const flowsPerSecond = round(run.timings.length / run.seconds);
 
     let bare;
@@ -233,6 +244,7 @@ export async function runAuthBench(options: AuthBenchOptions, topology: AuthTopo
         requestMs: summarize(bareRun.timings.map((t) => t.requestMs)),
         deliverMs: summarize(bareRun.timings.map((t) => t.deliverMs)),
         cpuPercentOfOneCore: cpuPercentOver(bareCpuBefore, bareRun.seconds),
+        cpuMsPerFlow: cpuMsPerFlow(bareCpuBefore, bareRun.timings.length),
         firstFailures: [...new Set(bareRun.failures)].slice(0, 5),
       };
     }
@@ -246,6 +258,7 @@ export async function runAuthBench(options: AuthBenchOptions, topology: AuthTopo
         { flows: options.openUsers, concurrency: 0, rate: arrivals },
         take(options.openUsers),
       );
+      for (const failure of [...new Set(open.failures)].slice(0, 3)) log(`open-loop failure: ${failure}`);
       openLoop.push({
         ofSaturation: share,
         rate: arrivals,
@@ -277,6 +290,15 @@ export async function runAuthBench(options: AuthBenchOptions, topology: AuthTopo
       flowMs: total,
       bare,
       ratioToBare: bare ? round(flowsPerSecond / bare.flowsPerSecond, 2) : undefined,
+      cpuMsPerFlow: cpuMs,
+      /** The bare flow's CPU (its worker + Temporal) over ours (worker + API + Temporal), per flow. */
+      cpuRatioToBare: bare
+        ? round(
+            (bare.cpuMsPerFlow.bareWorker! + bare.cpuMsPerFlow.temporal!) /
+              (cpuMs.worker! + cpuMs.api! + cpuMs.temporal!),
+            2,
+          )
+        : undefined,
       openLoop,
       workerPeakRssMb: peakRssMb('worker'),
       apiPeakRssMb: peakRssMb('api'),
@@ -296,6 +318,15 @@ export async function runAuthBench(options: AuthBenchOptions, topology: AuthTopo
               `${bare.flowsPerSecond}   (${bare.completed} / ${bare.failed})`,
             ],
             ['ratio to bare', `${result.ratioToBare}   (target ≥ 0.9)`],
+            [
+              'CPU ms per flow: worker / API / Temporal',
+              `${cpuMs.worker} / ${cpuMs.api} / ${cpuMs.temporal}`,
+            ],
+            [
+              'CPU ms per bare flow: worker / Temporal',
+              `${bare.cpuMsPerFlow.bareWorker} / ${bare.cpuMsPerFlow.temporal}`,
+            ],
+            ['CPU ratio to bare (bare CPU / ours, per flow)', `${result.cpuRatioToBare}`],
             ['bare second update p50 / p99', `${bare.deliverMs.p50} / ${bare.deliverMs.p99} ms`],
           ] as [string, string][])
         : []),
