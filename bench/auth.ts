@@ -5,7 +5,7 @@ import os from 'node:os';
 import { benchOpenId, cpuSeconds, cpuSecondsByName, RssSampler, type ServiceProcess } from './provision.ts';
 import { startBenchStack, type BenchStack } from './stack.ts';
 import { driveBareFlows, startBareWorker } from './bare/index.ts';
-import { printProfiles, profileFlags } from './profile.ts';
+import { clearProfiles, monotonicUs, printProfiles, profileFlags } from './profile.ts';
 import {
   log,
   mb,
@@ -154,7 +154,10 @@ export async function runAuthBench(options: AuthBenchOptions, topology: AuthTopo
   );
   const openRates = options.rate > 0 ? [{ rate: options.rate }] : [{ share: 0.5 }, { share: 0.8 }];
   const sandboxUsers = options.warmup + options.users + openRates.length * options.openUsers;
+  if (options.profile) clearProfiles(['worker', 'api']);
   const target = await startTarget(topology, sandboxUsers, options.profile);
+  /** The profiles count the saturation and open-loop runs only, not start-up or warm-up. */
+  const loadWindow = { fromUs: 0, toUs: 0 };
   const { pids } = target;
   const processName = (role: keyof AuthTarget['pids'], i: number) => `${role}-${i}`;
   const rss = new RssSampler(
@@ -221,6 +224,7 @@ export async function runAuthBench(options: AuthBenchOptions, topology: AuthTopo
     }
 
     log(`saturation: ${options.users} flows, ${options.concurrency} at a time`);
+    loadWindow.fromUs = monotonicUs();
     const cpuBefore = cpu();
     const run = await driveFlows(
       target.stack,
@@ -271,6 +275,7 @@ export async function runAuthBench(options: AuthBenchOptions, topology: AuthTopo
       });
     }
 
+    loadWindow.toUs = monotonicUs();
     const page = summarize(run.timings.map((t) => t.redirectToPageMs));
     const card = summarize(run.timings.map((t) => t.redirectToCardMs));
     const request = summarize(run.timings.map((t) => t.requestMs));
@@ -349,7 +354,7 @@ export async function runAuthBench(options: AuthBenchOptions, topology: AuthTopo
     await target.close();
   }
   // The profiles are written as the services exit.
-  if (options.profile && topology === 'dev server') printProfiles(['worker', 'api']);
+  if (options.profile && topology === 'dev server') printProfiles(['worker', 'api'], loadWindow);
   return result;
 }
 

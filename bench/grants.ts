@@ -10,6 +10,9 @@ import { createLogger } from '../lib/logger.ts';
 import { saveAuthorizedGrant, tokenMetaOf } from '../lib/store/grants.ts';
 import { TokenCipher, sodiumReady } from '../lib/token-crypto.ts';
 import { grantWorkflow, type GrantWorkflowInput } from '../workflows/grant.ts';
+import { ensureFreshToken } from '../workflows/messages.ts';
+import { grantDataConverter } from '../lib/data-converter.ts';
+import { performance } from 'node:perf_hooks';
 import { grantWorkflowId } from '../workflows/task-queues.ts';
 import { DEFAULT_GRANT_SETTINGS, type TokenMeta } from '../lib/grant-types.ts';
 import { benchOpenId, RssSampler, serviceEnv } from './provision.ts';
@@ -25,7 +28,9 @@ import {
   round,
   runPool,
   sleep,
+  summarize,
   type Flags,
+  type Summary,
 } from './stats.ts';
 
 export interface GrantsBenchOptions {
@@ -41,6 +46,8 @@ export interface GrantsBenchOptions {
   concurrency: number;
   /** --max-old-space-size for the worker (0: Node's default); the SDK sizes its workflow cache from it. */
   workerHeapMb: number;
+  /** Grants woken one at a time from the worker's cache, and as many from history, after the refreshes. */
+  wake: number;
 }
 
 export function grantsOptions(flags: Flags, defaults: GrantsBenchOptions): GrantsBenchOptions {
@@ -51,6 +58,7 @@ export function grantsOptions(flags: Flags, defaults: GrantsBenchOptions): Grant
     hold: numberFlag(flags, 'hold', defaults.hold),
     concurrency: numberFlag(flags, 'concurrency', defaults.concurrency),
     workerHeapMb: numberFlag(flags, 'worker-heap-mb', defaults.workerHeapMb),
+    wake: numberFlag(flags, 'wake', defaults.wake),
   };
   if (options.due > options.grants) throw new Error('--due cannot exceed --grants');
   return options;
@@ -123,6 +131,37 @@ async function waitAsleep(client: Client, workflowId: string, timeoutMs = 300_00
     await sleep(500);
   }
   throw new Error(`${workflowId} never ran its first workflow task`);
+}
+
+/**
+ * Latency of ensureFreshToken (a token read that needs no refresh) on `wake` of the grants that
+ * just refreshed, and on as many of the first seeded, alternately and one at a time. Undefined
+ * when the run is too small for the first seeded to have left the cache.
+ */
+async function measureWakes(
+  client: Client,
+  options: GrantsBenchOptions,
+  cacheSize: number,
+  wid: (i: number) => string,
+): Promise<{ cached: Summary; evicted: Summary } | undefined> {
+  const sleepers = options.grants - options.due;
+  const wake = Math.min(options.wake, options.due);
+  if (wake === 0 || sleepers - wake < cacheSize || options.due > cacheSize) return undefined;
+  log(`waking ${wake} cached and ${wake} evicted grants`);
+  const time = async (workflowId: string) => {
+    const t0 = performance.now();
+    await client.workflow
+      .getHandle(workflowId)
+      .executeUpdate(ensureFreshToken, { args: [{ validUntil: Date.now() }] });
+    return performance.now() - t0;
+  };
+  const cached: number[] = [];
+  const evicted: number[] = [];
+  for (let j = 0; j < wake; j++) {
+    cached.push(await time(wid(options.grants - 1 - j)));
+    evicted.push(await time(wid(j)));
+  }
+  return { cached: summarize(cached), evicted: summarize(evicted) };
 }
 
 function perSecond(times: number[], from: number, seconds: number): number[] {
@@ -242,6 +281,20 @@ export async function runGrantsBench(options: GrantsBenchOptions) {
     const last = Math.max(...times);
     const okCount = events.filter((e) => e.ok).length;
     const spanSeconds = Math.max(0.001, (last - first) / 1000);
+
+    // 5. Waking a grant: a token read's update to one just active (in the worker's cache) and to
+    // one of the first seeded, evicted long since (the cache keeps the most recently used
+    // WORKER_MAX_CACHED_WORKFLOWS), which the worker must replay from its history first.
+    const wakes = await measureWakes(
+      new Client({
+        connection,
+        namespace: config.TEMPORAL_NAMESPACE,
+        dataConverter: grantDataConverter(config.PAYLOAD_CODEC_KEYS),
+      }),
+      options,
+      config.WORKER_MAX_CACHED_WORKFLOWS,
+      wid,
+    );
     const result = {
       grants: options.grants,
       due: options.due,
@@ -266,6 +319,9 @@ export async function runGrantsBench(options: GrantsBenchOptions) {
       firstSeconds: perSecond(times, first, 8),
       workerPeakRssMb: mb(rss.peakKb('worker')),
       temporalPeakRssMb: mb(rss.peakKb('temporal')),
+      wakeCachedMs: wakes?.cached,
+      wakeEvictedMs: wakes?.evicted,
+      workerCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
     };
     printTable(`bench:grants (${options.grants} grants, ${options.due} due, limit ${options.rate}/s)`, [
       ['seeding (started and asleep)', `${result.seedSeconds} s (${result.seedPerSecond} grants/s)`],
@@ -287,6 +343,12 @@ export async function runGrantsBench(options: GrantsBenchOptions) {
         'peak RSS worker / Temporal (whole run)',
         `${result.workerPeakRssMb} / ${result.temporalPeakRssMb} MB`,
       ],
+      [
+        'wake a cached / an evicted grant, p50 (p99)',
+        wakes
+          ? `${wakes.cached.p50} (${wakes.cached.p99}) / ${wakes.evicted.p50} (${wakes.evicted.p99}) ms`
+          : `not measured: needs more than ${config.WORKER_MAX_CACHED_WORKFLOWS} sleepers beyond --wake`,
+      ],
     ]);
     return result;
   } finally {
@@ -304,6 +366,7 @@ export const GRANTS_DEFAULTS: GrantsBenchOptions = {
   hold: 15,
   concurrency: 32,
   workerHeapMb: 0,
+  wake: 30,
 };
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { root } from './provision.ts';
@@ -19,6 +19,8 @@ interface CpuProfile {
     callFrame: { functionName: string; url: string; lineNumber: number };
     children?: number[];
   }[];
+  /** Monotonic clock, µs. */
+  startTime: number;
   samples: number[];
   timeDeltas: number[];
 }
@@ -41,43 +43,61 @@ function frameName(frame: CpuProfile['nodes'][number]['callFrame']): string {
   return `${fn} (${where}${pkg ? '' : `:${frame.lineNumber + 1}`})`;
 }
 
-/**
- * The text flame graph: each function's self and total share of the samples. Total counts a
- * function once per sample even when it recurses, so shares of nested frames never exceed 100 %.
- */
-export function summarizeProfile(profile: CpuProfile): ProfileEntry[] {
+/** A stretch of the monotonic clock (µs, process.hrtime's and V8's), e.g. the measured load. */
+export interface Window {
+  fromUs: number;
+  toUs: number;
+}
+
+export const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n);
+
+interface Counts {
+  self: Map<string, number>;
+  total: Map<string, number>;
+  samples: number;
+}
+
+/** Adds one profile's busy samples (inside `window`, when given) to `counts`. */
+function count(profile: CpuProfile, counts: Counts, window?: Window): void {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
-  const self = new Map<string, number>();
-  const total = new Map<string, number>();
-  const idle = new Set(['(idle)', '(program)', '(garbage collector)']);
-  let counted = 0;
-  for (const sample of profile.samples) {
+  const special = new Set(['(program)', '(garbage collector)']);
+  const nameOf = (node: CpuProfile['nodes'][number]) =>
+    special.has(node.callFrame.functionName) ? node.callFrame.functionName : frameName(node.callFrame);
+  let at = profile.startTime;
+  profile.samples.forEach((sample, i) => {
+    at += profile.timeDeltas[i] ?? 0;
+    if (window && (at < window.fromUs || at > window.toUs)) return;
     const leaf = byId.get(sample);
-    if (!leaf || leaf.callFrame.functionName === '(idle)') continue;
-    counted++;
-    const leafName = idle.has(leaf.callFrame.functionName)
-      ? leaf.callFrame.functionName
-      : frameName(leaf.callFrame);
-    self.set(leafName, (self.get(leafName) ?? 0) + 1);
+    if (!leaf || leaf.callFrame.functionName === '(idle)') return;
+    counts.samples++;
+    counts.self.set(nameOf(leaf), (counts.self.get(nameOf(leaf)) ?? 0) + 1);
     const seen = new Set<string>();
     for (let id: number | undefined = sample; id !== undefined; id = parent.get(id)) {
       const node = byId.get(id)!;
       if (node.callFrame.functionName === '(root)') break;
-      const name = idle.has(node.callFrame.functionName)
-        ? node.callFrame.functionName
-        : frameName(node.callFrame);
+      const name = nameOf(node);
       if (seen.has(name)) continue;
       seen.add(name);
-      total.set(name, (total.get(name) ?? 0) + 1);
+      counts.total.set(name, (counts.total.get(name) ?? 0) + 1);
     }
-  }
-  const share = (n: number) => round((100 * n) / Math.max(1, counted), 1);
-  return [...total.keys()].map((name) => ({
+  });
+}
+
+/**
+ * The text flame graph of one process (all its threads' profiles together): each function's share
+ * of the busy samples, itself and anywhere on the stack. Total counts a function once per sample
+ * even when it recurses, so no share exceeds 100 %.
+ */
+export function summarizeProfiles(profiles: CpuProfile[], window?: Window): ProfileEntry[] {
+  const counts: Counts = { self: new Map(), total: new Map(), samples: 0 };
+  for (const profile of profiles) count(profile, counts, window);
+  const share = (n: number) => round((100 * n) / Math.max(1, counts.samples), 1);
+  return [...counts.total.keys()].map((name) => ({
     name,
-    selfPercent: share(self.get(name) ?? 0),
-    totalPercent: share(total.get(name) ?? 0),
+    selfPercent: share(counts.self.get(name) ?? 0),
+    totalPercent: share(counts.total.get(name) ?? 0),
   }));
 }
 
@@ -97,30 +117,35 @@ export function formatProfile(title: string, entries: ProfileEntry[], n = 15): s
   );
 }
 
-/** The newest profile a role left in PROFILE_DIR. */
-export function latestProfile(role: string): string | undefined {
+/** Every thread's profile a role's process left (the main thread, workflow threads, loaders). */
+function profilesOf(role: string): string[] {
   const dir = path.join(PROFILE_DIR, role);
-  let files: string[];
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+    return readdirSync(dir)
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .map((f) => path.join(dir, f));
   } catch {
-    return undefined;
+    return [];
   }
-  return files
-    .sort()
-    .map((f) => path.join(dir, f))
-    .pop();
 }
 
-export function printProfiles(roles: string[]): void {
+/** Run before the services start, so only this run's profiles are read. */
+export function clearProfiles(roles: string[]): void {
+  for (const role of roles) rmSync(path.join(PROFILE_DIR, role), { recursive: true, force: true });
+}
+
+/** Prints each role's top functions, counting only samples inside `window` when given. */
+export function printProfiles(roles: string[], window?: Window): void {
   for (const role of roles) {
-    const file = latestProfile(role);
-    if (!file) {
+    const files = profilesOf(role);
+    if (files.length === 0) {
       process.stdout.write(`\nno CPU profile for the ${role} in ${PROFILE_DIR}\n`);
       continue;
     }
-    const entries = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile);
-    process.stdout.write(formatProfile(`${role} (${path.relative(root, file)})`, entries));
+    const profiles = files.map((f) => JSON.parse(readFileSync(f, 'utf8')) as CpuProfile);
+    const where = `${files.length} thread profiles in ${path.relative(root, path.dirname(files[0]!))}`;
+    const during = window ? `, the ${round((window.toUs - window.fromUs) / 1e6, 0)} s under load` : '';
+    process.stdout.write(formatProfile(`${role} (${where}${during})`, summarizeProfiles(profiles, window)));
   }
 }
 

@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { driveFlows } from './auth.ts';
 import { BENCH_API_KEY, benchOpenId, cpuSeconds, cpuSecondsByName, RssSampler } from './provision.ts';
 import { startBareTokenServer } from './bare/index.ts';
-import { printProfiles, profileFlags } from './profile.ts';
+import { clearProfiles, monotonicUs, printProfiles, profileFlags } from './profile.ts';
 import { startBenchStack } from './stack.ts';
 import {
   log,
@@ -192,6 +192,8 @@ export async function runTokenBench(options: TokenBenchOptions) {
   log(
     `bench:token — ${options.users} users, ${options.concurrency} clients, ${options.seconds}s (+${options.warmup}s warm-up) per load`,
   );
+  if (options.profile) clearProfiles(['api']);
+  const loadWindow = { fromUs: 0, toUs: 0 };
   const stack = await startBenchStack({
     users: options.users,
     api: true,
@@ -209,6 +211,7 @@ export async function runTokenBench(options: TokenBenchOptions) {
       const refreshesBefore = refreshCount(stack.sandbox.state.tokenEvents());
       const api = { url: stack.app.apiUrl, pid: stack.api!.pid };
       log('saturation: GET /v1/users/:openId/token');
+      loadWindow.fromUs = monotonicUs();
       const saturated = figures(await load(api, openIds, options));
       log('saturation: the bare route');
       const bareSaturated = figures(await load({ url: bare.url, pid: bare.process.pid }, openIds, options));
@@ -225,6 +228,7 @@ export async function runTokenBench(options: TokenBenchOptions) {
         log(`open loop: ${rate} req/s`);
         openLoop.push({ ofSaturation: share, rate, ...figures(await load(api, openIds, options, rate)) });
       }
+      loadWindow.toUs = monotonicUs();
       const refreshes = refreshCount(stack.sandbox.state.tokenEvents()) - refreshesBefore;
       out = {
         users: options.users,
@@ -276,7 +280,7 @@ export async function runTokenBench(options: TokenBenchOptions) {
     rss.stop();
     await stack.close();
   }
-  if (options.profile) printProfiles(['api']);
+  if (options.profile) printProfiles(['api'], loadWindow);
   return out;
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { summarizeProfile } from '../../bench/profile.ts';
+import { summarizeProfiles } from '../../bench/profile.ts';
 import { arrivalsDue, runOpenLoop } from '../../bench/stats.ts';
 
 describe('open-loop arrivals', () => {
@@ -40,10 +40,13 @@ describe('CPU profile summary', () => {
         { id: 4, callFrame: frame('outer') },
         { id: 5, callFrame: frame('(idle)') },
       ],
-      samples: [2, 3, 4, 4, 5],
-      timeDeltas: [1, 1, 1, 1, 1],
+      startTime: 1_000,
+      samples: [2, 3, 4, 4, 5, 3],
+      timeDeltas: [1, 1, 1, 1, 1, 10],
     };
-    const byName = Object.fromEntries(summarizeProfile(profile).map((e) => [e.name, e]));
+    // The last sample (at 1,015 µs) falls outside the window.
+    const window = { fromUs: 1_000, toUs: 1_010 };
+    const byName = Object.fromEntries(summarizeProfiles([profile], window).map((e) => [e.name, e]));
     // Idle samples are left out: 4 samples count.
     expect(byName.outer).toEqual({ name: 'outer', selfPercent: 75, totalPercent: 100 });
     expect(byName.inner).toEqual({ name: 'inner', selfPercent: 25, totalPercent: 75 });
