@@ -243,7 +243,6 @@ export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: S
      * card. Idempotent, so a retry after a failed PATCH records nothing twice.
      */
     async settleAttempt(input: SettleInput): Promise<void> {
-      const before = await getSession(db, input.attemptId);
       // The grant first: a long-poll wakes when the attempt leaves pending and reads the grant.
       if (input.grantStatus) {
         // An attempt that did not authorize leaves no tokens behind for anyone to serve.
@@ -251,13 +250,13 @@ export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: S
           dropTokens: input.grantStatus !== 'authorized',
         });
       }
-      await settleSession(db, input.attemptId, {
+      const settled = await settleSession(db, input.attemptId, {
         status: input.sessionStatus,
         errorCode: input.errorCode !== undefined ? String(input.errorCode) : undefined,
         reason: input.reason,
       });
-      if (before && !before.settled_at) {
-        authSessionDuration.observe((Date.now() - before.created_at.getTime()) / 1000);
+      if (settled?.first) {
+        authSessionDuration.observe((Date.now() - settled.createdAt.getTime()) / 1000);
         if (input.sessionStatus === 'authorized') authSuccessTotal.inc();
         else authFailureTotal.inc({ reason: input.reason ?? input.sessionStatus });
       }

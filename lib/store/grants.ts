@@ -190,24 +190,26 @@ export async function markNeedsReauth(
   return rowCount === 1;
 }
 
-/** A new card is out: the grant reads pending, unless it is live or waiting for re-authorization. */
 /**
  * A card is out: the grant reads pending, unless it is live or waiting for re-authorization, which
- * keep their status (and reason) until the attempt ends. Returns the status it now has.
+ * keep their status (and reason) until the attempt ends. Returns the status it now has, in the
+ * same round trip: the row as written, or as it stands when it was left alone.
  */
 export async function markGrantPending(
   db: Db,
   appId: string,
   openId: string,
 ): Promise<{ status: GrantStatus; reason: string | null }> {
-  await db.query(
-    `INSERT INTO grants (app_id, open_id, status) VALUES ($1, $2, 'pending')
-     ON CONFLICT (app_id, open_id) DO UPDATE SET status = 'pending', reason = NULL, updated_at = now()
-       WHERE grants.status NOT IN ('authorized', 'needs_reauth')`,
-    [appId, openId],
-  );
   const { rows } = await db.query<{ status: GrantStatus; reason: string | null }>(
-    'SELECT status, reason FROM grants WHERE app_id = $1 AND open_id = $2',
+    `WITH written AS (
+       INSERT INTO grants (app_id, open_id, status) VALUES ($1, $2, 'pending')
+       ON CONFLICT (app_id, open_id) DO UPDATE SET status = 'pending', reason = NULL, updated_at = now()
+         WHERE grants.status NOT IN ('authorized', 'needs_reauth')
+       RETURNING status, reason)
+     SELECT status, reason FROM written
+     UNION ALL
+     SELECT status, reason FROM grants
+      WHERE app_id = $1 AND open_id = $2 AND NOT EXISTS (SELECT 1 FROM written)`,
     [appId, openId],
   );
   return rows[0]!;

@@ -39,14 +39,22 @@ export interface NewSession {
   notice?: 'reauth' | 'renewal';
 }
 
-/** Inserts the attempt once; a retried activity gets the row it inserted before. */
+/**
+ * Inserts the attempt once; a retried activity gets the row it inserted before. One round trip:
+ * the statement answers with the new row, or with the one already there.
+ */
 export async function insertSession(db: Db, s: NewSession): Promise<SessionRow> {
-  await db.query(
-    `INSERT INTO user_auth_sessions
-       (id, app_id, open_id, workflow_id, status, scopes, locale, state_hash, key_id, state_ct, verifier_ct, expires_at,
-        notice)
-     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $11, $12)
-     ON CONFLICT (id) DO NOTHING`,
+  const { rows } = await db.query<SessionRow>(
+    `WITH inserted AS (
+       INSERT INTO user_auth_sessions
+         (id, app_id, open_id, workflow_id, status, scopes, locale, state_hash, key_id, state_ct, verifier_ct,
+          expires_at, notice)
+       VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $11, $12)
+       ON CONFLICT (id) DO NOTHING
+       RETURNING *)
+     SELECT * FROM inserted
+     UNION ALL
+     SELECT * FROM user_auth_sessions WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM inserted)`,
     [
       s.id,
       s.appId,
@@ -62,7 +70,7 @@ export async function insertSession(db: Db, s: NewSession): Promise<SessionRow> 
       s.notice ?? null,
     ],
   );
-  const row = await getSession(db, s.id);
+  const row = rows[0];
   if (!row) throw new Error(`attempt ${s.id} vanished after insert`);
   return row;
 }
@@ -122,19 +130,28 @@ export async function setDeviceCode(
   );
 }
 
-/** Records how the attempt ended and erases its OAuth secrets, which are useless from now on. */
+/**
+ * Records how the attempt ended and erases its OAuth secrets, which are useless from now on.
+ * Answers whether this call settled it (false for a repeat, or an unknown attempt) and when it
+ * began, in the same round trip: the row is locked before it is read, so of two concurrent
+ * settles only one is first.
+ */
 export async function settleSession(
   db: Db,
   id: string,
   outcome: { status: SessionRow['status']; errorCode?: string; reason?: string },
-): Promise<void> {
-  await db.query(
-    `UPDATE user_auth_sessions
-        SET status = $2, error_code = $3, reason = $4, settled_at = COALESCE(settled_at, now()),
+): Promise<{ first: boolean; createdAt: Date } | undefined> {
+  const { rows } = await db.query<{ first: boolean; created_at: Date }>(
+    `UPDATE user_auth_sessions s
+        SET status = $2, error_code = $3, reason = $4, settled_at = COALESCE(s.settled_at, now()),
             state_ct = NULL, verifier_ct = NULL, code_ct = NULL, code_key_id = NULL
-      WHERE id = $1`,
+       FROM (SELECT id, settled_at FROM user_auth_sessions WHERE id = $1 FOR UPDATE) before
+      WHERE s.id = before.id
+      RETURNING before.settled_at IS NULL AS first, s.created_at`,
     [id, outcome.status, outcome.errorCode ?? null, outcome.reason ?? null],
   );
+  const row = rows[0];
+  return row && { first: row.first, createdAt: row.created_at };
 }
 
 export async function listSessions(

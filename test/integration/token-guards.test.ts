@@ -119,6 +119,37 @@ describe('token writes that arrive late', () => {
     expect(result.token).toBeUndefined();
     expect((await storedGrant(env, openId))?.access_token_ct ?? null).toBeNull();
   });
+
+  it('an attempt is inserted once and settled first once, also by concurrent settles (one round trip each)', async () => {
+    const openId = env.sandbox.openIdOf(env.appId, 4);
+    const attemptId = `a-once-${openId}`;
+    const ctx = { appId: env.appId, openId };
+    const sealed = env.cipher.seal('state', { ...ctx, kind: 'oauth_state' });
+    const session = {
+      id: attemptId,
+      appId: env.appId,
+      openId,
+      workflowId: `feishu-auth:${env.appId}:${openId}`,
+      scopes: ['offline_access'],
+      locale: 'zh_cn' as const,
+      stateHash: newOAuthSecrets().stateHash,
+      keyId: sealed.keyId,
+      stateCt: sealed.box,
+      verifierCt: sealed.box,
+      expiresAt: new Date(Date.now() + 600_000),
+    };
+    const inserted = await insertSession(env.db, session);
+    // A retried activity gets the row it inserted before, not a second one or none.
+    const again = await insertSession(env.db, { ...session, scopes: ['other'] });
+    expect(again).toEqual(inserted);
+
+    const settles = await Promise.all(
+      [0, 1, 2].map(() => settleSession(env.db, attemptId, { status: 'denied' })),
+    );
+    expect(settles.filter((s) => s?.first)).toHaveLength(1);
+    expect(settles.every((s) => s?.createdAt.getTime() === inserted.created_at.getTime())).toBe(true);
+    expect(await settleSession(env.db, 'a-unknown', { status: 'denied' })).toBeUndefined();
+  });
 });
 
 describe('Feishu calls end before their activity does', () => {
