@@ -9,7 +9,7 @@ import proto from '@temporalio/proto';
 import sodium from 'libsodium-wrappers';
 import type { KeyRingEntry } from './config.ts';
 import { markerPayload, REFUSED_ENCODING, UNENCRYPTED_ENCODING } from './payload-converter.cjs';
-import { sodiumReady } from './token-crypto.ts';
+import { newNonce, sodiumReady } from './token-crypto.ts';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
 export const KEY_ID_METADATA = 'encryption-key-id';
@@ -60,7 +60,7 @@ export class SodiumPayloadCodec implements PayloadCodec {
     await sodiumReady();
     const { id, key } = this.ring[0]!;
     return payloads.map((payload) => {
-      const nonce = sodium.randombytes_buf(sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+      const nonce = newNonce();
       const sealed = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
         proto.temporal.api.common.v1.Payload.encode(payload).finish(),
         associatedData(id),
