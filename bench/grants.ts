@@ -196,9 +196,15 @@ export async function runGrantsBench(options: GrantsBenchOptions) {
   const config = loadConfig(serviceEnv(stack.app, stack.infra, stack.sandbox.url));
   const connection = await Connection.connect({ address: stack.infra.temporalAddress });
   const db = createDb(config.DATABASE_URL, 20);
+  // Encrypted like the API's: the worker refuses unencrypted payloads (the grants failed when due).
+  const client = new Client({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    dataConverter: grantDataConverter(config.PAYLOAD_CODEC_KEYS),
+  });
   const seeder: Seeder = {
     stack,
-    client: new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }),
+    client,
     db,
     cipher: new TokenCipher(config.TOKEN_ENCRYPTION_KEYS),
     feishu: new FeishuGateway(
@@ -285,16 +291,7 @@ export async function runGrantsBench(options: GrantsBenchOptions) {
     // 5. Waking a grant: a token read's update to one just active (in the worker's cache) and to
     // one of the first seeded, evicted long since (the cache keeps the most recently used
     // WORKER_MAX_CACHED_WORKFLOWS), which the worker must replay from its history first.
-    const wakes = await measureWakes(
-      new Client({
-        connection,
-        namespace: config.TEMPORAL_NAMESPACE,
-        dataConverter: grantDataConverter(config.PAYLOAD_CODEC_KEYS),
-      }),
-      options,
-      config.WORKER_MAX_CACHED_WORKFLOWS,
-      wid,
-    );
+    const wakes = await measureWakes(client, options, config.WORKER_MAX_CACHED_WORKFLOWS, wid);
     const result = {
       grants: options.grants,
       due: options.due,
