@@ -15,6 +15,7 @@ const BENCH_FLAGS = {
   hold: { type: 'string' },
   'worker-heap-mb': { type: 'string' },
   'open-users': { type: 'string' },
+  wake: { type: 'string' },
   only: { type: 'string' },
   role: { type: 'string' },
   cluster: { type: 'boolean' },
