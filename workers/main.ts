@@ -2,7 +2,7 @@ import { connectOrExplain, temporalConnectionOptions } from '../lib/temporal.ts'
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { migrateSchema } from '../db/migrate.ts';
 import { loadConfig } from '../lib/config.ts';
-import { assertDatabaseReachable } from '../lib/db.ts';
+import { assertDatabaseReachable, createDb } from '../lib/db.ts';
 import { createServiceDeps } from '../lib/feishu-deps.ts';
 import { createLogger } from '../lib/logger.ts';
 import { runMain } from '../lib/main-guard.ts';
@@ -10,6 +10,9 @@ import { serveMetrics } from '../lib/metrics-server.ts';
 import { temporalLogger } from '../lib/temporal-logger.ts';
 import { createGrantWorkers } from './worker.ts';
 import { startWebhookDelivery } from './webhook-worker.ts';
+
+/** Webhook deliveries' connections: each holds one for a few ms before and after its request. */
+const WEBHOOK_DB_CONNECTIONS = 10;
 
 runMain('worker', async () => {
   const config = loadConfig();
@@ -46,12 +49,14 @@ runMain('worker', async () => {
     maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
     shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,
   });
+  const webhookDb = createDb(config.DATABASE_URL, WEBHOOK_DB_CONNECTIONS);
   const webhooks = await startWebhookDelivery({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     appId: deps.feishu.settings.appId,
-    deps,
+    // A pool of its own: a hundred deliveries in flight must not queue the grants' queries.
+    deps: { ...deps, db: webhookDb },
     config,
     payloadCodecKeys: config.PAYLOAD_CODEC_KEYS,
     shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,
@@ -66,6 +71,7 @@ runMain('worker', async () => {
   // stops, and activities in flight get WORKER_SHUTDOWN_GRACE_SECONDS to finish.
   await Promise.all(workers.map((w) => w.run()));
   await webhooks.stopDispatcher();
+  await webhookDb.end();
   metrics.close();
   await deps.db.end();
   await connection.close();

@@ -15,6 +15,9 @@ import {
   type WebhookDeliveryInput,
 } from '../workflows/webhook-delivery.ts';
 
+/** Signal-with-starts in flight at once, per dispatch round. */
+const SIGNALS_AT_ONCE = 16;
+
 /** The channel the outbox triggers (and a replay) notify, with the app id. */
 const CHANNEL = 'webhook_outbox';
 
@@ -49,15 +52,20 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): () =>
   async function wakeGroups(): Promise<number> {
     return inTransaction(db, async (tx) => {
       const { ids, groups } = await lockUnwokenGroups(tx, appId);
-      for (const group of groups) {
-        const args: WebhookDeliveryInput = { ...group, appId, retry: options.retry };
-        await temporal.workflow.signalWithStart(webhookDeliveryWorkflow, {
-          workflowId: webhookDeliveryWorkflowId(group.subscriberId, appId, group.openId),
-          taskQueue: options.taskQueue,
-          args: [args],
-          signal: webhooksPending,
-          signalArgs: [],
-        });
+      // A few at a time: one by one, a burst of events for many grants waits on round trips.
+      for (let i = 0; i < groups.length; i += SIGNALS_AT_ONCE) {
+        await Promise.all(
+          groups.slice(i, i + SIGNALS_AT_ONCE).map((group) => {
+            const args: WebhookDeliveryInput = { ...group, appId, retry: options.retry };
+            return temporal.workflow.signalWithStart(webhookDeliveryWorkflow, {
+              workflowId: webhookDeliveryWorkflowId(group.subscriberId, appId, group.openId),
+              taskQueue: options.taskQueue,
+              args: [args],
+              signal: webhooksPending,
+              signalArgs: [],
+            });
+          }),
+        );
       }
       if (ids.length > 0) await markWoken(tx, ids);
       return ids.length;

@@ -5,7 +5,7 @@ import { openRedirect, pendingCard, requestAuthorization, waitForCardTitle } fro
 import { ADMIN_KEY, startStack, type Stack } from '../helpers/stack.ts';
 import { databaseText, findPlaintext, historyText } from '../helpers/plaintext.ts';
 import { getToken } from '../helpers/tokens.ts';
-import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.ts';
+import { startWebhookReceiver, type WebhookReceiver } from '../../bench/webhook-receiver.ts';
 import { newSigningSecret } from '../../lib/webhooks/signing.ts';
 import { webhookDeliveryWorkflowId } from '../../workflows/task-queues.ts';
 

@@ -10,7 +10,7 @@ import {
   startWebhookReceiver,
   type ReceivedWebhook,
   type WebhookReceiver,
-} from '../helpers/webhook-receiver.ts';
+} from '../../bench/webhook-receiver.ts';
 
 interface Delivery {
   id: string;

@@ -1,12 +1,14 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
-import type { WebhookEventBody } from '../../lib/webhooks/events.ts';
+import type { WebhookEventBody } from '../lib/webhooks/events.ts';
 
 export interface ReceivedWebhook {
   headers: Record<string, string>;
   raw: string;
   body: WebhookEventBody;
+  /** When it arrived (epoch ms). */
+  at: number;
 }
 
 /**
@@ -32,7 +34,7 @@ export async function startWebhookReceiver(secret: () => string) {
       );
       try {
         const body = new Webhook(secret()).verify(raw, headers) as WebhookEventBody;
-        received.push({ headers, raw, body });
+        received.push({ headers, raw, body, at: Date.now() });
         res.writeHead(204).end();
       } catch (err) {
         rejected.push((err as Error).message);
