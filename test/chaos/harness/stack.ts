@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { migrate } from '../../../db/migrate.ts';
@@ -172,6 +173,7 @@ export class ChaosStack {
     await this.sandbox.close();
     await this.temporal.stop();
     await this.postgres.stop();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
