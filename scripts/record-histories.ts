@@ -9,7 +9,7 @@ import { migrate } from '../db/migrate.ts';
 import { decodeHistoryJSON } from '../lib/history-payloads.ts';
 import { SodiumPayloadCodec } from '../lib/payload-codec.ts';
 import { authorizeUrlOf, cardOf, eventually } from '../test/helpers/cards.ts';
-import { authorize, openRedirect, pendingCard, waitForCardTitle } from '../test/helpers/flows.ts';
+import { authorize, deviceCard, openRedirect, pendingCard, waitForCardTitle } from '../test/helpers/flows.ts';
 import {
   addToManifest,
   historiesDir,
@@ -55,6 +55,18 @@ const SOON_SCHEDULED_REFRESH: StackOptions = {
 };
 
 const TOKEN_ENDPOINT = '/oauth/v3/token';
+
+/** Device-flow grants, polled every second. */
+const DEVICE_FLOW: StackOptions = {
+  env: { FEISHU_AUTH_FLOW: 'device' },
+  sandbox: { lifetimes: { deviceIntervalSeconds: 1 } },
+};
+
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
+/** How many device-code polls Feishu has answered with `error` (the sandbox counts them all). */
+const devicePollAnswers = (stack: Stack, error: string) =>
+  stack.sandbox.state.tokenEvents().filter((e) => e.grantType === DEVICE_GRANT && e.error === error).length;
 
 interface Scenario {
   name: string;
@@ -328,6 +340,43 @@ const scenarios: Scenario[] = [
         stack.sandbox.faults.reset();
       }
       await waitForCardTitle(stack, messageId, '授权已撤销');
+      await settled(stack, openId);
+    },
+  },
+  {
+    name: 'device-authorized',
+    about: 'device flow: polls answered authorization_pending, then slow_down (interval +5 s), then approved',
+    options: DEVICE_FLOW,
+    run: async (stack, openId) => {
+      const { messageId, userCode } = await deviceCard(stack, { open_id: openId });
+      await eventually('a pending poll', () =>
+        devicePollAnswers(stack, 'authorization_pending') >= 1 ? true : undefined,
+      );
+      stack.sandbox.slowDownDevice(userCode, 2);
+      await eventually('a slow_down', () => (devicePollAnswers(stack, 'slow_down') >= 1 ? true : undefined));
+      stack.sandbox.approveDevice(userCode, openId);
+      await waitForCardTitle(stack, messageId, '已授权');
+    },
+  },
+  {
+    name: 'device-denied',
+    about: 'device flow: the user declines on the verification page (access_denied); the run ends',
+    options: DEVICE_FLOW,
+    run: async (stack, openId) => {
+      const { messageId, userCode } = await deviceCard(stack, { open_id: openId });
+      stack.sandbox.denyDevice(userCode);
+      await waitForCardTitle(stack, messageId, '已拒绝授权');
+      await settled(stack, openId);
+    },
+  },
+  {
+    name: 'device-expired',
+    about: 'device flow: the device code expires unused (expired_token); the run ends',
+    options: DEVICE_FLOW,
+    run: async (stack, openId) => {
+      const { messageId, userCode } = await deviceCard(stack, { open_id: openId });
+      stack.sandbox.expireDevice(userCode);
+      await waitForCardTitle(stack, messageId, '授权请求已过期');
       await settled(stack, openId);
     },
   },

@@ -44,3 +44,19 @@ export async function authorize(stack: Stack, openId: string, scopes: string[] =
   await waitForCardTitle(stack, messageId, '已授权');
   return messageId;
 }
+
+/** The code a device-flow card shows, from its link to Feishu's verification page. */
+export function userCodeOf(stack: Stack, messageId: string): string {
+  const link = new URL(authorizeUrlOf(cardOf(stack.sandbox, messageId)));
+  const userCode = link.searchParams.get('user_code');
+  if (link.pathname !== '/oauth/v1/device/verify' || !userCode) throw new Error('not a device-flow card');
+  return userCode;
+}
+
+/** Requests authorization (the device flow: by `flow` or FEISHU_AUTH_FLOW); returns the card and its code. */
+export async function deviceCard(stack: Stack, body: RequestBody) {
+  await requestAuthorization(stack, body);
+  const messages = await onlyCardFor(stack.sandbox, body.open_id);
+  const messageId = messages[messages.length - 1]!.messageId;
+  return { messageId, userCode: userCodeOf(stack, messageId) };
+}

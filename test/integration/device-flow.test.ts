@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authorizeUrlOf, cardOf, eventually, onlyCardFor } from '../helpers/cards.ts';
-import { requestAuthorization, waitForCardTitle, type RequestBody } from '../helpers/flows.ts';
+import { deviceCard, requestAuthorization, userCodeOf, waitForCardTitle } from '../helpers/flows.ts';
 import { startStack, type Stack } from '../helpers/stack.ts';
 import { getToken } from '../helpers/tokens.ts';
 
@@ -19,19 +19,6 @@ const polls = (stack: Stack) =>
   (stack.sandbox.state.tokenEvents() as TokenEvent[]).filter((e) => e.grantType === DEVICE_GRANT);
 
 const cardText = (stack: Stack, messageId: string) => JSON.stringify(cardOf(stack.sandbox, messageId));
-
-/** Requests authorization and returns the device card: its message and the code it shows. */
-async function deviceCard(stack: Stack, body: RequestBody) {
-  const { status } = await requestAuthorization(stack, body);
-  expect(status).toBe(202);
-  const messages = await onlyCardFor(stack.sandbox, body.open_id);
-  const messageId = messages[messages.length - 1]!.messageId;
-  const link = new URL(authorizeUrlOf(cardOf(stack.sandbox, messageId)));
-  expect(link.pathname).toBe('/oauth/v1/device/verify');
-  const userCode = link.searchParams.get('user_code')!;
-  expect(cardText(stack, messageId)).toContain(userCode);
-  return { messageId, userCode };
-}
 
 async function grantStatus(stack: Stack, openId: string) {
   const res = await stack.api(`/v1/authorizations/${openId}`);
@@ -55,7 +42,9 @@ describe('device flow (FEISHU_AUTH_FLOW=device)', () => {
   it('shows the code, polls at the interval, and turns the same card authorized with a stored token', async () => {
     const openId = stack.sandbox.openIdOf(stack.appId, 0);
     const before = polls(stack).length;
+    // No flow named: FEISHU_AUTH_FLOW decides.
     const { messageId, userCode } = await deviceCard(stack, { open_id: openId });
+    expect(cardText(stack, messageId)).toContain(`**${userCode}**`);
     await polledAtLeast(stack, before + 2);
     stack.sandbox.approveDevice(userCode, openId);
     await waitForCardTitle(stack, messageId, '已授权');
@@ -78,7 +67,7 @@ describe('device flow (FEISHU_AUTH_FLOW=device)', () => {
 
   it('access_denied: the card says declined and nothing is stored', async () => {
     const openId = stack.sandbox.openIdOf(stack.appId, 1);
-    const { messageId, userCode } = await deviceCard(stack, { open_id: openId });
+    const { messageId, userCode } = await deviceCard(stack, { open_id: openId, flow: 'device' });
     stack.sandbox.denyDevice(userCode);
     await waitForCardTitle(stack, messageId, '已拒绝授权');
     expect(await grantStatus(stack, openId)).toBe('denied');
@@ -95,8 +84,7 @@ describe('device flow (FEISHU_AUTH_FLOW=device)', () => {
 
     await stack.sandbox.clickCardButton(messageId, { action: 'retry' }, openId);
     await waitForCardTitle(stack, messageId, '授权请求');
-    const retried = new URL(authorizeUrlOf(cardOf(stack.sandbox, messageId))).searchParams.get('user_code');
-    expect(retried).not.toBe(userCode);
+    expect(userCodeOf(stack, messageId)).not.toBe(userCode);
     // Polls are told apart only by time: leave nothing polling for the tests that count them.
     await stack.sandbox.clickCardButton(messageId, { action: 'cancel' }, openId);
     await waitForCardTitle(stack, messageId, '授权请求已取消');
@@ -152,12 +140,10 @@ describe('device flow (FEISHU_AUTH_FLOW=device)', () => {
     const first = await deviceCard(stack, { open_id: openId, scopes: ['im:message'] });
     await requestAuthorization(stack, { open_id: openId, scopes: ['docx:document:readonly'] });
     const userCode = await eventually('a new code on the card', () => {
-      const code = new URL(authorizeUrlOf(cardOf(stack.sandbox, first.messageId))).searchParams.get(
-        'user_code',
-      );
+      const code = userCodeOf(stack, first.messageId);
       return code !== first.userCode ? code : undefined;
     });
-    stack.sandbox.approveDevice(userCode!, openId);
+    stack.sandbox.approveDevice(userCode, openId);
     await waitForCardTitle(stack, first.messageId, '已授权');
     const res = await stack.api(`/v1/authorizations/${openId}`);
     expect(((await res.json()) as { scopes: string[] }).scopes).toEqual(
