@@ -45,3 +45,57 @@ describe('a person authorizes in the browser', () => {
     await context.close();
   });
 });
+
+describe('a person authorizes by the device flow (no public URL)', () => {
+  let stack: Stack;
+  let browser: Browser;
+  beforeAll(async () => {
+    stack = await startStack({
+      env: { FEISHU_AUTH_FLOW: 'device' },
+      sandbox: { lifetimes: { deviceIntervalSeconds: 1 } },
+    });
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await stack?.close();
+  });
+
+  it('DMs the bot, opens the link on the card, confirms the code shown there, and sees the same card turn authorized', async () => {
+    const openId = stack.sandbox.openIdOf(stack.appId, 1);
+    const context = await browser.newContext({ locale: 'en-US' });
+    const chat = await context.newPage();
+    await chat.goto(`${stack.sandbox.url}/chat/${openId}`);
+    await chat.locator('#composer-input').fill('授权');
+    await chat.locator('#composer-input').press('Enter');
+    await chat.locator('.card-header', { hasText: '授权请求' }).waitFor();
+    const cardCode = (await chat
+      .locator('.card b', { hasText: /^[A-Z]{4}-[A-Z]{4}$/ })
+      .first()
+      .textContent())!;
+
+    const [verify] = await Promise.all([
+      context.waitForEvent('page'),
+      chat.getByRole('link', { name: '授权', exact: true }).click(),
+    ]);
+    await verify.waitForLoadState();
+    // The page shows the same code as the card: that is what the person checks before approving.
+    expect((await verify.locator('.code').textContent())?.trim()).toBe(cardCode);
+    await verify.locator('input[name="user"][value="user-2"]').check();
+    await verify.locator('#approve').click();
+    await verify.getByText('Authorized').first().waitFor();
+
+    await chat.locator('.card-header', { hasText: '已授权' }).waitFor();
+    await chat.locator('.person-chip').first().waitFor();
+    expect(await chat.locator('.card-header', { hasText: '授权请求' }).count()).toBe(0);
+    expect(stack.sandbox.state.messages({ openId }).filter((m) => m.msgType === 'interactive')).toHaveLength(
+      1,
+    );
+    expect(
+      (await stack.api(`/v1/authorizations/${openId}`).then((r) => r.json())) as { status: string },
+    ).toMatchObject({
+      status: 'authorized',
+    });
+    await context.close();
+  });
+});
