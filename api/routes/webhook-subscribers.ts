@@ -36,6 +36,7 @@ const subscriberPath = z.object({
 
 const subscriberView = z.object({
   id: z.string(),
+  app_id: z.string(),
   name: z.string(),
   url: z.string(),
   source: z.enum(['env', 'api']),
