@@ -3,7 +3,8 @@ import type { Client } from '@temporalio/client';
 import Koa from 'koa';
 import type { Config } from '../lib/config.ts';
 import type { Db } from '../lib/db.ts';
-import type { EnabledScopes } from '../lib/feishu/enabled-scopes.ts';
+import { EnabledScopes } from '../lib/feishu/enabled-scopes.ts';
+import type { FeishuGateway } from '../lib/feishu/gateway.ts';
 import type { Logger } from '../lib/logger.ts';
 import { SodiumPayloadCodec } from '../lib/payload-codec.ts';
 import { httpRequestDuration } from '../lib/metrics.ts';
@@ -18,7 +19,9 @@ import { createCallbackHandlers, type CallbackHandlers } from './feishu/handlers
 import { httpEventOperations, httpEventRoutes } from './feishu/http-events.ts';
 import type { GrantService } from './grants.ts';
 import { openApiRoutes, type Operation } from './openapi.ts';
+import { BatchService } from './batches.ts';
 import { authorizationOperations, authorizationRoutes } from './routes/authorizations.ts';
+import { batchOperations, batchRoutes } from './routes/batches.ts';
 import { codecOperations, codecRoutes } from './routes/codec.ts';
 import { healthOperations, healthRoutes } from './routes/health.ts';
 import { rateLimitPerKey } from './rate-limit.ts';
@@ -52,13 +55,16 @@ export interface AppOptions {
     | 'PROXY_MAX_RESPONSE_BYTES'
     | 'PROXY_TIMEOUT_SECONDS'
     | 'WEBHOOK_RETRY_WINDOW_SECONDS'
+    | 'APP_SCOPES_CACHE_SECONDS'
+    | 'TEMPORAL_TASK_QUEUE'
+    | 'BATCH_USERS_PER_RUN'
   >;
   db: Db;
   cipher: TokenCipher;
   temporal: Client;
   grants: GrantService;
-  /** The app's enabled scopes (lib/feishu/enabled-scopes.ts), checked before a card is sent. */
-  enabledScopes: EnabledScopes;
+  /** The app's own Feishu calls: its enabled scopes (checked before a card is sent), chat members. */
+  feishu: Pick<FeishuGateway, 'enabledUserScopes' | 'chatMemberOpenIds'>;
   logger: Logger;
   accessTokenMarginSeconds: number;
 }
@@ -75,7 +81,8 @@ export interface Api {
 
 /** The API as a Koa app, without listening: processes and tests each put it on their own port. */
 export function createApp(options: AppOptions): Api {
-  const { config, db, cipher, temporal, grants, enabledScopes, logger } = options;
+  const { config, db, cipher, temporal, grants, feishu, logger } = options;
+  const enabledScopes = new EnabledScopes(feishu, logger, config.APP_SCOPES_CACHE_SECONDS * 1000);
   const app = new Koa({ proxy: true });
   const handlers = createCallbackHandlers({ grants, db, enabledScopes, logger });
   const stops: (() => Promise<void>)[] = [];
@@ -84,6 +91,7 @@ export function createApp(options: AppOptions): Api {
     ...oauthCallbackOperations,
     ...codecOperations,
     ...authorizationOperations,
+    ...batchOperations,
     ...userOperations,
     ...proxyOperations,
     ...webhookSubscriberOperations,
@@ -162,22 +170,36 @@ export function createApp(options: AppOptions): Api {
   const waits = new AttemptWaits(db, logger, config.MAX_WAITING_REQUESTS);
   stops.push(() => waits.stop());
   const readRole = role('read');
+  // One bucket per key for single and batch requests alike: a batch counts as one request.
+  const requestRateLimit = rateLimitPerKey(
+    { perMinute: config.AUTHORIZATION_REQUESTS_PER_MINUTE, burst: config.AUTHORIZATION_REQUEST_BURST },
+    'authorization requests',
+  );
   const authorizations = authorizationRoutes({
     db,
     grants,
     enabledScopes,
     waits,
-    guardRequest: [
-      audited(audit, 'authorization.request'),
-      role('request'),
-      rateLimitPerKey(
-        { perMinute: config.AUTHORIZATION_REQUESTS_PER_MINUTE, burst: config.AUTHORIZATION_REQUEST_BURST },
-        'authorization requests',
-      ),
-    ],
+    guardRequest: [audited(audit, 'authorization.request'), role('request'), requestRateLimit],
     requireReadRole: readRole,
   });
   app.use(authorizations.routes()).use(authorizations.allowedMethods());
+  const batches = batchRoutes({
+    db,
+    batches: new BatchService(
+      temporal,
+      db,
+      feishu,
+      grants.appId,
+      config.TEMPORAL_TASK_QUEUE,
+      config.BATCH_USERS_PER_RUN,
+    ),
+    enabledScopes,
+    guardRequest: [audited(audit, 'authorization.batch_request'), role('request'), requestRateLimit],
+    guardRevoke: [audited(audit, 'authorization.batch_revoke'), tokenRole],
+    requireReadRole: readRole,
+  });
+  app.use(batches.routes()).use(batches.allowedMethods());
   const users = userRoutes({
     db,
     grants,

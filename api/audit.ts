@@ -12,7 +12,9 @@ export type AuditAction =
   | 'webhook.subscriber.create'
   | 'webhook.subscriber.rotate_secret'
   | 'webhook.subscriber.delete'
-  | 'webhook.replay';
+  | 'webhook.replay'
+  | 'authorization.batch_request'
+  | 'authorization.batch_revoke';
 
 /** One line of the audit stream (docs/operations.md#the-audit-stream): fixed fields, never a secret. */
 export interface AuditRecord {

@@ -3,7 +3,6 @@ import { migrateSchema } from '../db/migrate.ts';
 import { grantSettingsFrom, loadConfig, requireFeishuApp } from '../lib/config.ts';
 import { assertDatabaseReachable, createDb } from '../lib/db.ts';
 import { updateGrantGauges } from '../lib/grant-gauges.ts';
-import { EnabledScopes } from '../lib/feishu/enabled-scopes.ts';
 import { createFeishuGateway } from '../lib/feishu-deps.ts';
 import { createLogger } from '../lib/logger.ts';
 import { runMain } from '../lib/main-guard.ts';
@@ -40,7 +39,7 @@ runMain('api', async () => {
     cipher: new TokenCipher(config.TOKEN_ENCRYPTION_KEYS),
     temporal,
     grants,
-    enabledScopes: new EnabledScopes(feishu, logger, config.APP_SCOPES_CACHE_SECONDS * 1000),
+    feishu,
     logger,
     accessTokenMarginSeconds: config.ACCESS_TOKEN_MARGIN_SECONDS,
   });

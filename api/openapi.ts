@@ -103,8 +103,14 @@ function responses(operation: Operation) {
   return out;
 }
 
-/** @koa/router's `/v1/users/:openId` (and a wildcard's `*rest`) as OpenAPI's `/v1/users/{openId}`. */
-export const openApiPath = (koaPath: string) => koaPath.replace(/[:*](\w+)/g, '{$1}');
+/**
+ * @koa/router's `/v1/users/:openId` (and a wildcard's `*rest`) as OpenAPI's `/v1/users/{openId}`;
+ * an escaped colon (`/v1/authorizations\\:batch`) is a literal one.
+ */
+export const openApiPath = (koaPath: string) =>
+  koaPath.replace(/(\\)?([:*])(\w+)/g, (_, escaped: string | undefined, sigil: string, name: string) =>
+    escaped ? `${sigil}${name}` : `{${name}}`,
+  );
 
 /** `get /v1/users/:openId/token` as `getV1UsersOpenIdToken`. */
 const operationId = (op: Operation) =>

@@ -1,6 +1,6 @@
 import type { Db } from '../lib/db.ts';
 import type { RevokeRequest } from '../lib/grant-types.ts';
-import { revokeStoredGrant } from '../lib/store/grants.ts';
+import { getGrant, revokeStoredGrant } from '../lib/store/grants.ts';
 import type { GrantService } from './grants.ts';
 
 /**
@@ -15,4 +15,16 @@ export async function revokeGrant(
 ): Promise<void> {
   const state = await grants.revoke(openId, request.source, request.by);
   if (!state) await revokeStoredGrant(db, grants.appId, openId, request);
+}
+
+/** Revokes the user's grant if they have one; false when there was nothing to revoke. */
+export async function revokeIfGranted(
+  db: Db,
+  grants: GrantService,
+  openId: string,
+  request: RevokeRequest,
+): Promise<boolean> {
+  if (!(await getGrant(db, grants.appId, openId))) return false;
+  await revokeGrant(db, grants, openId, request);
+  return true;
 }

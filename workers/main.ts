@@ -1,7 +1,8 @@
-import { connectOrExplain, temporalConnectionOptions } from '../lib/temporal.ts';
+import { connectOrExplain, connectTemporal, temporalConnectionOptions } from '../lib/temporal.ts';
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { migrateSchema } from '../db/migrate.ts';
-import { loadConfig } from '../lib/config.ts';
+import { GrantService } from '../api/grants.ts';
+import { grantSettingsFrom, loadConfig, requireFeishuApp } from '../lib/config.ts';
 import { assertDatabaseReachable, createDb } from '../lib/db.ts';
 import { createServiceDeps } from '../lib/feishu-deps.ts';
 import { createLogger } from '../lib/logger.ts';
@@ -39,6 +40,14 @@ runMain('worker', async () => {
   const connection = await connectOrExplain(config.TEMPORAL_ADDRESS, () =>
     NativeConnection.connect(temporalConnectionOptions(config)),
   );
+  // Batch activities ask grants as the API does: update-with-start through a client of their own.
+  const client = await connectTemporal(config);
+  const grants = new GrantService(
+    client,
+    requireFeishuApp(config).appId,
+    config.TEMPORAL_TASK_QUEUE,
+    grantSettingsFrom(config),
+  );
   const workers = await createGrantWorkers({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
@@ -46,6 +55,7 @@ runMain('worker', async () => {
     deps,
     payloadCodecKeys: config.PAYLOAD_CODEC_KEYS,
     refreshesPerSecond: config.REFRESH_RATE_PER_SECOND,
+    batch: { grants, cardsPerSecond: config.BATCH_CARDS_PER_SECOND },
     maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
     shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,
   });
@@ -74,6 +84,7 @@ runMain('worker', async () => {
   await webhookDb.end();
   metrics.close();
   await deps.db.end();
+  await client.connection.close();
   await connection.close();
   logger.info('worker stopped');
 });

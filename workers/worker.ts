@@ -8,10 +8,12 @@ import {
   type WorkflowBundleOption,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
+import type { GrantService } from '../api/grants.ts';
+import { batchActivities } from '../activities/batch.ts';
 import { createActivities, type ServiceDeps } from '../activities/index.ts';
 import type { KeyRingEntry } from '../lib/config.ts';
 import { failureConverterPath, grantDataConverter, payloadConverterPath } from '../lib/data-converter.ts';
-import { refreshTaskQueue } from '../workflows/task-queues.ts';
+import { batchTaskQueue, refreshTaskQueue } from '../workflows/task-queues.ts';
 
 const workflowsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'workflows');
 export const workflowsPath = path.join(workflowsDir, 'index.ts');
@@ -74,6 +76,11 @@ export interface GrantWorkerOptions {
    * shared with code exchanges).
    */
   refreshesPerSecond: number;
+  /**
+   * Batches ask each user's grant through the same service the API uses, paced to
+   * `cardsPerSecond` across all workers (BATCH_CARDS_PER_SECOND): each may send a card.
+   */
+  batch: { grants: GrantService; cardsPerSecond: number };
   /** Workflows kept in memory between tasks; the rest are replayed from history when they wake. */
   maxCachedWorkflows?: number;
   /**
@@ -85,7 +92,7 @@ export interface GrantWorkerOptions {
   shutdownGraceMs?: number;
 }
 
-type RefreshWorkerOptions = Omit<GrantWorkerOptions, 'maxCachedWorkflows' | 'workflowBundle'>;
+type RefreshWorkerOptions = Omit<GrantWorkerOptions, 'maxCachedWorkflows' | 'workflowBundle' | 'batch'>;
 
 /**
  * The refresh queue's worker: the grants' token-endpoint calls that no browser waits on
@@ -114,8 +121,31 @@ export function createRefreshWorker(
 }
 
 /**
- * Two workers in one process: the main queue runs grant workflows and their Feishu calls; the
- * refresh queue runs only refreshes and device-code polls (createRefreshWorker).
+ * The batch queue's worker: one activity per user of a batch, rate-limited across all workers by
+ * the Temporal server, so a batch of 1,000 stays inside Feishu's message budget for the app.
+ */
+function createBatchWorker(
+  options: RefreshWorkerOptions & Pick<GrantWorkerOptions, 'batch'>,
+): Promise<Worker> {
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: batchTaskQueue(options.taskQueue),
+    dataConverter: grantDataConverter(options.payloadCodecKeys, { refuseUnencrypted: true }),
+    activities: batchActivities({
+      db: options.deps.db,
+      grants: options.batch.grants,
+      logger: options.deps.logger,
+    }),
+    maxTaskQueueActivitiesPerSecond: options.batch.cardsPerSecond,
+    shutdownGraceTime: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
+  });
+}
+
+/**
+ * Three workers in one process: the main queue runs grant and batch workflows and the grants'
+ * Feishu calls; the refresh queue runs only refreshes and device-code polls (createRefreshWorker); the batch queue, one
+ * paced activity per user of a batch (createBatchWorker).
  */
 export async function createGrantWorkers(options: GrantWorkerOptions): Promise<Worker[]> {
   const activities = createActivities(options.deps);
@@ -129,5 +159,5 @@ export async function createGrantWorkers(options: GrantWorkerOptions): Promise<W
     maxCachedWorkflows: options.maxCachedWorkflows,
     shutdownGraceTime: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
   });
-  return [main, await createRefreshWorker(options, activities)];
+  return [main, await createRefreshWorker(options, activities), await createBatchWorker(options)];
 }

@@ -1,2 +1,3 @@
 export { grantWorkflow } from './grant.ts';
 export { webhookDeliveryWorkflow } from './webhook-delivery.ts';
+export { authorizationBatchWorkflow } from './batch.ts';

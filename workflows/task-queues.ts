@@ -17,3 +17,13 @@ export function webhookTaskQueue(taskQueue: string): string {
 export function webhookDeliveryWorkflowId(subscriberId: string, appId: string, openId: string): string {
   return `webhooks:${subscriberId}:${appId}:${openId}`;
 }
+
+/** The rate-limited queue that carries batch activities: each one may send a user a card. */
+export function batchTaskQueue(taskQueue: string): string {
+  return `${taskQueue}-batch`;
+}
+
+/** One workflow per batch, named by the caller's batch id. */
+export function batchWorkflowId(appId: string, batchId: string): string {
+  return `feishu-batch:${appId}:${batchId}`;
+}

@@ -13,13 +13,11 @@ import { assertScopesEnabled } from '../scope-check.ts';
 import { HttpError, parseInput } from '../errors.ts';
 import { AUTH_FLOWS, GRANT_STATUSES, type AuthorizationResponse } from '../../lib/grant-types.ts';
 import type { Operation } from '../openapi.ts';
-import { openIdParam, openIdPath, queryInteger, scopeParam } from './params.ts';
+import { openIdParam, openIdPath, queryInteger, requestOptions } from './params.ts';
 
 const requestBody = z.object({
   open_id: openIdParam,
-  scopes: z.array(scopeParam).max(50).default([]),
-  expires_in_seconds: z.number().int().min(30).max(86_400).optional(),
-  locale: z.enum(['zh_cn', 'en_us']).optional(),
+  ...requestOptions,
   // The service's FEISHU_AUTH_FLOW when omitted.
   flow: z
     .enum(AUTH_FLOWS)

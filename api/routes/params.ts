@@ -17,3 +17,10 @@ export const queryInteger = (min: number, max: number) =>
     (value) => (typeof value === 'string' && !/^\d+$/.test(value) ? Number.NaN : value),
     z.coerce.number().int().min(min).max(max),
   );
+
+/** What a request for authorization carries besides whom it is for: one user's, or a batch's. */
+export const requestOptions = {
+  scopes: z.array(scopeParam).max(50).default([]),
+  expires_in_seconds: z.number().int().min(30).max(86_400).optional(),
+  locale: z.enum(['zh_cn', 'en_us']).optional(),
+};

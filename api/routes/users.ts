@@ -2,11 +2,10 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import type { Db } from '../../lib/db.ts';
-import { getGrant } from '../../lib/store/grants.ts';
 import { userHistory } from '../../lib/store/queries.ts';
 import { audited, type AuditRecord } from '../audit.ts';
 import { HttpError, parseInput } from '../errors.ts';
-import { revokeGrant } from '../revoke.ts';
+import { revokeIfGranted } from '../revoke.ts';
 import type { GrantService } from '../grants.ts';
 import type { UserTokens } from '../user-tokens.ts';
 import type { Operation } from '../openapi.ts';
@@ -103,9 +102,9 @@ export function userRoutes({
   const revokeGuards = [audited(audit, 'authorization.revoke'), requireTokenRole];
   router.delete('/v1/users/:openId/authorization', ...revokeGuards, async (ctx) => {
     const { openId } = parseInput(openIdPath, ctx.params);
-    const grant = await getGrant(db, grants.appId, openId);
-    if (!grant) throw new HttpError(404, 'no_grant', 'this user has no authorization to revoke');
-    await revokeGrant(db, grants, openId, { source: 'api', by: { api_key: String(ctx.state.apiKey) } });
+    const by = { api_key: String(ctx.state.apiKey) };
+    if (!(await revokeIfGranted(db, grants, openId, { source: 'api', by })))
+      throw new HttpError(404, 'no_grant', 'this user has no authorization to revoke');
     ctx.body = { open_id: openId, status: 'revoked' } satisfies z.input<typeof revokeAnswer>;
   });
 

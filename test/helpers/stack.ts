@@ -17,7 +17,6 @@ import { GrantService } from '../../api/grants.ts';
 import { loadConfig, type Config } from '../../lib/config.ts';
 import { grantDataConverter } from '../../lib/data-converter.ts';
 import { createDb, type Db } from '../../lib/db.ts';
-import { EnabledScopes } from '../../lib/feishu/enabled-scopes.ts';
 import { FeishuGateway } from '../../lib/feishu/gateway.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { TokenCipher, sodiumReady } from '../../lib/token-crypto.ts';
@@ -233,7 +232,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     cipher,
     temporal,
     grants,
-    enabledScopes: new EnabledScopes(feishu, logger, config.APP_SCOPES_CACHE_SECONDS * 1000),
+    feishu,
     logger,
     accessTokenMarginSeconds: settings.accessTokenMarginSeconds,
   });
@@ -260,6 +259,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       deps: { db, cipher, feishu, redirectUri: `${apiUrl}/oauth/callback`, logger, grantSettings: settings },
       payloadCodecKeys: config.PAYLOAD_CODEC_KEYS,
       refreshesPerSecond: options.refreshesPerSecond ?? 50,
+      batch: { grants, cardsPerSecond: config.BATCH_CARDS_PER_SECOND },
       workflowBundle: bundle ?? (await workflowBundle()),
     });
     running = Promise.all(workers.map((w) => w.run()));

@@ -11,7 +11,7 @@ import type { GrantService } from '../../api/grants.ts';
 import { openApiPath } from '../../api/openapi.ts';
 import { loadConfig } from '../../lib/config.ts';
 import type { Db } from '../../lib/db.ts';
-import type { EnabledScopes } from '../../lib/feishu/enabled-scopes.ts';
+import type { FeishuGateway } from '../../lib/feishu/gateway.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { TokenCipher, sodiumReady } from '../../lib/token-crypto.ts';
 
@@ -42,7 +42,7 @@ async function appFor(mode: 'ws' | 'http') {
     cipher: new TokenCipher(config.TOKEN_ENCRYPTION_KEYS),
     temporal: {} as Client,
     grants: {} as GrantService,
-    enabledScopes: {} as EnabledScopes,
+    feishu: {} as FeishuGateway,
     logger: createLogger('test', 'silent'),
     accessTokenMarginSeconds: 300,
   });
