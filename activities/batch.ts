@@ -77,7 +77,10 @@ export function batchActivities(deps: BatchDeps) {
     },
 
     async failBatchItem(ref: BatchItemRef): Promise<void> {
-      deps.logger.warn({ batchId: ref.batchId, position: ref.position }, 'batch user failed after every retry');
+      deps.logger.warn(
+        { batchId: ref.batchId, position: ref.position },
+        'batch user failed after every retry',
+      );
       await settleBatchItem(deps.db, ref.appId, ref.batchId, ref.position, {
         result: 'failed',
         reason: 'internal: the request failed after every retry',

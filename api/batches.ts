@@ -4,7 +4,13 @@ import type { Db } from '../lib/db.ts';
 import { FeishuApiError } from '../lib/feishu/errors.ts';
 import { normalizeScopes } from '../lib/feishu/oauth.ts';
 import { FeishuAppId } from '../lib/search-attributes.ts';
-import { getBatch, insertBatch, type BatchKind, type BatchOptions, type BatchRow } from '../lib/store/batches.ts';
+import {
+  getBatch,
+  insertBatch,
+  type BatchKind,
+  type BatchOptions,
+  type BatchRow,
+} from '../lib/store/batches.ts';
 import { authorizationBatchWorkflow } from '../workflows/batch.ts';
 import { batchWorkflowId } from '../workflows/task-queues.ts';
 import { HttpError } from './errors.ts';
@@ -70,7 +76,8 @@ export class BatchService {
   private async users({ openIds, options }: BatchSubmission): Promise<string[]> {
     const members = options.chat_id ? await this.chatMembers(options.chat_id) : [];
     const users = [...new Set([...openIds, ...members])];
-    if (users.length === 0) throw new HttpError(422, 'no_users', 'the batch names no user: the chat has no members');
+    if (users.length === 0)
+      throw new HttpError(422, 'no_users', 'the batch names no user: the chat has no members');
     if (users.length > MAX_BATCH_USERS) {
       throw new HttpError(
         422,
@@ -103,7 +110,9 @@ export class BatchService {
       await this.client.workflow.start(authorizationBatchWorkflow, {
         workflowId: batchWorkflowId(this.appId, batch.batch_id),
         taskQueue: this.taskQueue,
-        args: [{ appId: this.appId, batchId: batch.batch_id, total: batch.total, itemsPerRun: this.usersPerRun }],
+        args: [
+          { appId: this.appId, batchId: batch.batch_id, total: batch.total, itemsPerRun: this.usersPerRun },
+        ],
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
         staticSummary: `Feishu ${batch.kind} batch ${batch.batch_id} (${batch.total} users, app ${this.appId})`,

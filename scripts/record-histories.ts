@@ -19,6 +19,7 @@ import {
 } from '../test/helpers/history-fixtures.ts';
 import { startStack, type Stack, type StackOptions } from '../test/helpers/stack.ts';
 import { getToken } from '../test/helpers/tokens.ts';
+import { batchWorkflowId } from '../workflows/task-queues.ts';
 import { step } from './stack/progress.ts';
 import { ensureLocalPostgres } from './stack/postgres.ts';
 import { findOrBuildTemporalCli } from './stack/temporal-cli.ts';
@@ -75,6 +76,8 @@ interface Scenario {
   options?: StackOptions;
   /** Drives one user's grant down the path; the history is saved when it returns. */
   run(stack: Stack, openId: string): Promise<void>;
+  /** The workflow whose history is saved: the user's grant unless the scenario names another. */
+  workflowId?(stack: Stack, openId: string): string;
 }
 
 const handleOf = (stack: Stack, openId: string) =>
@@ -130,6 +133,26 @@ async function untilAccessTokenDue(stack: Stack, openId: string): Promise<void> 
 /** Answers of the sandbox's token endpoint with this Feishu code (faults included). */
 const tokenEndpointAnswers = (stack: Stack, code: number) =>
   stack.sandbox.state.counters()[`POST ${TOKEN_ENDPOINT}`]?.[String(code)] ?? 0;
+
+/** The batch the batch scenarios submit: a fixed id, so the scenario knows which workflow to save. */
+const FIXTURE_BATCH = 'fixture';
+
+/** Three users a batch, two a run: the batch continues as new once. */
+const SMALL_BATCH_RUNS: StackOptions = { env: { BATCH_USERS_PER_RUN: '2' } };
+
+async function runBatch(stack: Stack, path: string, openIds: string[]): Promise<void> {
+  const res = await stack.api(path, {
+    method: 'POST',
+    body: JSON.stringify({ batch_id: FIXTURE_BATCH, open_ids: openIds }),
+  });
+  if (res.status !== 202) throw new Error(`POST ${path} answered ${res.status}`);
+  await eventually('the batch to finish', async () => {
+    const status = await stack.api(`/v1/authorizations:batch/${FIXTURE_BATCH}`);
+    return ((await status.json()) as { status: string }).status === 'finished' ? true : undefined;
+  });
+}
+
+const batchWorkflow = (stack: Stack) => batchWorkflowId(stack.appId, FIXTURE_BATCH);
 
 const scenarios: Scenario[] = [
   {
@@ -380,6 +403,34 @@ const scenarios: Scenario[] = [
       await settled(stack, openId);
     },
   },
+  {
+    name: 'batch-request',
+    about:
+      'the batch workflow: three users asked (one authorized already), two a run, so one continue-as-new',
+    options: SMALL_BATCH_RUNS,
+    workflowId: batchWorkflow,
+    run: async (stack, openId) => {
+      await authorize(stack, openId);
+      const others = [1, 2].map((i) => stack.sandbox.openIdOf(stack.appId, i));
+      await runBatch(stack, '/v1/authorizations:batch', [openId, ...others]);
+    },
+  },
+  {
+    name: 'batch-revoke',
+    about: 'the batch workflow revoking three users (two granted, one not), two a run',
+    options: SMALL_BATCH_RUNS,
+    workflowId: batchWorkflow,
+    run: async (stack, openId) => {
+      const second = stack.sandbox.openIdOf(stack.appId, 1);
+      await authorize(stack, openId);
+      await authorize(stack, second);
+      await runBatch(stack, '/v1/authorizations:batchRevoke', [
+        openId,
+        second,
+        stack.sandbox.openIdOf(stack.appId, 2),
+      ]);
+    },
+  },
 ];
 
 const { EventType } = proto.temporal.api.enums.v1;
@@ -388,11 +439,10 @@ const isInFlight = (type: proto.temporal.api.enums.v1.EventType | null | undefin
   type === EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED;
 
 /**
- * Every run of the grant's current chain, oldest first, each between workflow tasks (an open run
- * is never saved halfway through one). Runs are linked by continue-as-new.
+ * Every run of the workflow's current chain, oldest first, each between workflow tasks (an open
+ * run is never saved halfway through one). Runs are linked by continue-as-new.
  */
-async function runsOf(stack: Stack, openId: string): Promise<History[]> {
-  const workflowId = stack.grants.workflowId(openId);
+async function runsOf(stack: Stack, workflowId: string): Promise<History[]> {
   const runs: History[] = [];
   let runId: string | undefined;
   do {
@@ -434,8 +484,14 @@ function workflowCodeVersion(): string {
  * Saves the histories decoded, so they are readable in review and replay without the (per-stack,
  * random) codec key they were recorded with. Never overwrites: the file must not exist.
  */
-async function saveRuns(stack: Stack, openId: string, folder: string, scenario: string, recordedAt: string) {
-  const runs = await runsOf(stack, openId);
+async function saveRuns(
+  stack: Stack,
+  workflowId: string,
+  folder: string,
+  scenario: string,
+  recordedAt: string,
+) {
+  const runs = await runsOf(stack, workflowId);
   const codec = new SodiumPayloadCodec(stack.config.PAYLOAD_CODEC_KEYS);
   mkdirSync(path.join(historiesDir, folder), { recursive: true });
   const added: Record<string, ManifestEntry> = {};
@@ -470,7 +526,8 @@ async function record(folder: string, chosen: Scenario[]): Promise<string[]> {
       try {
         const openId = stack.sandbox.openIdOf(stack.appId, 0);
         await scenario.run(stack, openId);
-        await saveRuns(stack, openId, folder, scenario.name, recordedAt);
+        const workflowId = scenario.workflowId?.(stack, openId) ?? stack.grants.workflowId(openId);
+        await saveRuns(stack, workflowId, folder, scenario.name, recordedAt);
       } catch (err) {
         // The other paths are still worth recording; this one saved nothing.
         step(`FAILED ${scenario.name}: ${err instanceof Error ? err.message : String(err)}`);

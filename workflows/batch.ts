@@ -15,8 +15,8 @@ export interface BatchWorkflowInput {
   concurrency?: number;
 }
 
-export const DEFAULT_BATCH_ITEMS_PER_RUN = 200;
-export const DEFAULT_BATCH_CONCURRENCY = 50;
+const DEFAULT_BATCH_ITEMS_PER_RUN = 200;
+const DEFAULT_BATCH_CONCURRENCY = 50;
 
 /** Attempts per user (about four minutes of backoff) before the user is recorded as failed. */
 const BATCH_ITEM_ATTEMPTS = 8;

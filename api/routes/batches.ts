@@ -18,9 +18,7 @@ import type { Operation } from '../openapi.ts';
 import { assertScopesEnabled } from '../scope-check.ts';
 import { openIdParam, queryInteger, requestOptions } from './params.ts';
 
-const batchIdParam = z
-  .string()
-  .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1 to 64 letters, digits, _ or -');
+const batchIdParam = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1 to 64 letters, digits, _ or -');
 
 /** Whom a batch is for: listed users, a group chat's members, or both. */
 const batchTarget = {
@@ -36,7 +34,9 @@ const needsUsers = (body: { open_ids: string[]; chat_id?: string }) =>
   body.open_ids.length > 0 || body.chat_id !== undefined;
 const needsUsersMessage = { message: 'name open_ids, a chat_id, or both', path: ['open_ids'] };
 
-const batchRequestBody = z.object({ ...batchTarget, ...requestOptions }).refine(needsUsers, needsUsersMessage);
+const batchRequestBody = z
+  .object({ ...batchTarget, ...requestOptions })
+  .refine(needsUsers, needsUsersMessage);
 const batchRevokeBody = z.object(batchTarget).refine(needsUsers, needsUsersMessage);
 
 const batchPath = z.object({ batchId: batchIdParam });
