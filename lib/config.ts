@@ -274,8 +274,9 @@ const schema = z.object({
   // Feishu allows 1000 token calls a minute per app (16.6/s sustained), shared with code exchanges.
   REFRESH_RATE_PER_SECOND: z.coerce.number().positive().max(16).default(15),
   // Cards a batch sends per second across all workers. Feishu allows 50/s but only 1000/min per
-  // app for sending messages: 15/s stays inside both, leaving room for single requests.
-  BATCH_CARDS_PER_SECOND: z.coerce.number().positive().max(50).default(15),
+  // app for sending messages: 15/s stays inside both, leaving room for single requests. Temporal's
+  // limiter lets up to twice the rate through in a burst, so above 25 a burst could pass 50/s.
+  BATCH_CARDS_PER_SECOND: z.coerce.number().positive().max(25).default(15),
   // Users one run of a batch workflow handles before it continues as new.
   BATCH_USERS_PER_RUN: z.coerce.number().int().min(1).max(1000).default(200),
   // Sleeping grants wake at most a few times a day: a small cache keeps 10,000 of them in < 1 GB.
