@@ -7,7 +7,8 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { API_KEY_ROLES, type ApiKeyRole } from '../../lib/api-key-roles.ts';
-import { grantWorkflowId } from '../../workflows/task-queues.ts';
+import { batchWorkflowId, grantWorkflowId } from '../../workflows/task-queues.ts';
+import { eventually } from './cards.ts';
 import { findOrInstallSchemathesis } from '../../scripts/stack/schemathesis.ts';
 import { startStack, type Stack, type StackOptions } from './stack.ts';
 
@@ -98,7 +99,10 @@ async function snapshot(stack: Stack): Promise<Snapshot> {
   const query = `TaskQueue = "${stack.config.TEMPORAL_TASK_QUEUE}"`;
   for await (const workflow of stack.temporal.workflow.list({ query })) {
     state.set(`workflow ${workflow.workflowId} ${workflow.runId}`, {
-      owner: workflow.workflowId.slice(prefix.length),
+      // A batch's workflow is the batch's own; a grant's, its user's.
+      owner: workflow.workflowId.startsWith(prefix)
+        ? workflow.workflowId.slice(prefix.length)
+        : workflow.workflowId,
       value: workflow.status.name,
     });
   }
@@ -172,6 +176,26 @@ function requestedOpenId(body: Buffer): string {
   return (JSON.parse(body.toString('utf8')) as { open_id: string }).open_id;
 }
 
+const BATCH_PATHS = ['/v1/authorizations:batch', '/v1/authorizations:batchRevoke'];
+
+/**
+ * After an accepted batch: the users it named and its workflow may own state, and the witness
+ * waits for it to finish, so its work in the background never shows up around a later refusal.
+ */
+async function settleBatch(stack: Stack, request: Buffer, answer: Buffer): Promise<string[]> {
+  const { open_ids: openIds = [] } = JSON.parse(request.toString('utf8')) as { open_ids?: string[] };
+  const { batch_id: batchId } = JSON.parse(answer.toString('utf8')) as { batch_id: string };
+  await eventually(
+    `batch ${batchId} to finish`,
+    async () => {
+      const res = await stack.api(`/v1/authorizations:batch/${batchId}?limit=1`);
+      return ((await res.json()) as { status?: string }).status === 'finished' ? true : undefined;
+    },
+    60_000,
+  );
+  return [...openIds, batchWorkflowId(stack.appId, batchId)];
+}
+
 async function readBody(req: http.IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -183,8 +207,8 @@ async function readBody(req: http.IncomingMessage): Promise<Buffer> {
  * the state before and after every refused request, which must change nothing. One refusal is
  * an outcome rather than a refusal: 422 card_not_sent records the attempt Feishu would not
  * deliver (as designed: the user's history shows it), and may change that user's state only.
- * Users of accepted or attempted authorization requests are the only ones that may own rows
- * and workflows at the end.
+ * Users of accepted or attempted authorization requests, and accepted batches with their users,
+ * are the only ones that may own rows and workflows at the end.
  */
 async function startWitness(stack: Stack) {
   const target = new URL(stack.apiUrl);
@@ -206,6 +230,10 @@ async function startWitness(stack: Stack) {
     unsettled =
       !['GET', 'HEAD', 'OPTIONS'].includes(req.method ?? 'GET') &&
       (openId !== undefined || answer.status < 300);
+    const batched = req.method === 'POST' && BATCH_PATHS.includes(new URL(req.url ?? '/', target).pathname);
+    if (batched && answer.status < 300) {
+      for (const owner of await settleBatch(stack, body, answer.body)) owners.add(owner);
+    }
     if (answer.status < 200 || answer.status > 299) {
       for (const { owner, change } of differences(before, await snapshot(stack))) {
         if (owner !== openId) stateChanges.push(`${req.method} ${req.url} → ${answer.status}: ${change}`);
