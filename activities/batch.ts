@@ -69,7 +69,12 @@ export function batchActivities(deps: BatchDeps) {
       const context = Context.current();
       const beat = setInterval(() => context.heartbeat(), HEARTBEAT_MS);
       try {
-        const outcome = work.kind === 'request' ? await request(deps, work) : await revoke(deps, work);
+        // A stopping worker cancels the activity after its grace time; the grant it waits on may be
+        // served by that same worker, so waiting on would hold the shutdown. The retry asks again.
+        const outcome = await Promise.race([
+          work.kind === 'request' ? request(deps, work) : revoke(deps, work),
+          context.cancelled,
+        ]);
         await settleBatchItem(deps.db, ref.appId, ref.batchId, ref.position, outcome);
       } finally {
         clearInterval(beat);

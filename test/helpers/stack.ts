@@ -260,6 +260,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       payloadCodecKeys: config.PAYLOAD_CODEC_KEYS,
       refreshesPerSecond: options.refreshesPerSecond ?? 50,
       batch: { grants, cardsPerSecond: config.BATCH_CARDS_PER_SECOND },
+      shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,
       workflowBundle: bundle ?? (await workflowBundle()),
     });
     running = Promise.all(workers.map((w) => w.run()));

@@ -51,7 +51,8 @@ describe('batch requests and revocations', () => {
       sandbox: { users: USERS },
       app: { tenantScopes: ['admin:app.info:readonly'] },
       // Two users a run: every batch here continues as new; four cards a second: paced visibly.
-      env: { BATCH_USERS_PER_RUN: '2', BATCH_CARDS_PER_SECOND: '4' },
+      // A restarted worker gives up on the users in flight at once; the batch asks them again.
+      env: { BATCH_USERS_PER_RUN: '2', BATCH_CARDS_PER_SECOND: '4', WORKER_SHUTDOWN_GRACE_SECONDS: '1' },
     });
   });
   afterAll(() => stack?.close());
