@@ -18,7 +18,14 @@ afterAll(async () => {
 
 /** A short run of what `npm run fuzz` does at length: random cases only, a few per operation. */
 it('answers fuzzed requests of every role per the OpenAPI document, and refusals change nothing', async () => {
-  const report = await fuzzApi(fuzz, { maxExamples: 8, phases: ['fuzzing'], reportDir, seed: 1 });
+  const report = await fuzzApi(fuzz, {
+    maxExamples: 8,
+    phases: ['fuzzing'],
+    reportDir,
+    seed: 1,
+    // The witness waits for every accepted batch to finish: batches are fuzzed by `npm run fuzz`.
+    excludePathRegex: ':batch',
+  });
   expect(report.failures).toEqual([]);
   expect(report.stateChanges).toEqual([]);
   expect(report.serverErrors).toBe(0);
