@@ -42,7 +42,7 @@ function asActivityFailure<T>(call: () => T): T {
  * types as activities/, with the same store guards, in server time.
  */
 export function modelActivities(world: World): Activities {
-  const { feishu, store, log } = world;
+  const { feishu, store, log, interleave } = world;
 
   function pendingView(row: SessionRow, notice?: CardNotice): CardView {
     return {
@@ -151,6 +151,7 @@ export function modelActivities(world: World): Activities {
     },
 
     async updateCard(input) {
+      await interleave.run('updateCard', input.view.openId, input);
       const now = await world.clock();
       asActivityFailure(() => feishu.patchCard(now, input.messageId, input.view));
     },
@@ -187,7 +188,9 @@ export function modelActivities(world: World): Activities {
       return store.getSession(input.attemptId)?.code_spent_at ? alreadyExchanged(input.openId) : INVALID_CODE;
     },
 
-    async refreshGrant({ openId, expectedVersion }) {
+    async refreshGrant(input) {
+      const { openId, expectedVersion } = input;
+      await interleave.run('refreshGrant', openId, input);
       const now = await world.clock();
       checkNoRefreshAfterRevoke(world, now, openId, Context.current().info.scheduledTimestampMs);
       const grant = store.getGrant(openId);
@@ -221,8 +224,9 @@ export function modelActivities(world: World): Activities {
       store.setGrantStatus(now, input.appId, input.openId, 'revoked', `revoked_by_${input.source}`, true);
     },
 
-    currentGrantSettings() {
-      return Promise.resolve(world.settings);
+    async currentGrantSettings() {
+      await interleave.run('currentGrantSettings', undefined, undefined);
+      return world.settings;
     },
 
     async endGrant(input) {

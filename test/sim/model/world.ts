@@ -1,6 +1,7 @@
 import type { GrantSettings } from '../../../lib/grant-types.ts';
 import { Faults } from './faults.ts';
 import { FeishuModel } from './feishu.ts';
+import { Interleavings } from './interleave.ts';
 import { SimLog } from './log.ts';
 import { StoreModel } from './store.ts';
 
@@ -16,6 +17,8 @@ export interface World {
   store: StoreModel;
   /** Display names of the users who exist in this Feishu tenant. */
   users: Map<string, string>;
+  /** What a test does inside a model activity, to place it at a known point of a workflow. */
+  interleave: Interleavings;
 }
 
 export function createWorld(options: {
@@ -28,5 +31,13 @@ export function createWorld(options: {
   const faults = new Faults();
   const users = new Map<string, string>();
   const feishu = new FeishuModel(faults, log, (openId) => users.get(openId) ?? openId);
-  return { ...options, log, faults, feishu, store: new StoreModel(log), users };
+  return {
+    ...options,
+    log,
+    faults,
+    feishu,
+    store: new StoreModel(log),
+    users,
+    interleave: new Interleavings(),
+  };
 }
