@@ -7,6 +7,13 @@ const NOTICE_GRACE_MS = DAY_MS;
 /** How long after its expiry an attempt may stay unsettled before it counts as forgotten. */
 const SETTLE_GRACE_MS = DAY_MS;
 
+/** A property that does not hold for a grant; `once` names it so that it is reported only once. */
+export interface Finding {
+  invariant: string;
+  detail: string;
+  once: string;
+}
+
 type Report = (invariant: string, detail: string, once?: string) => void;
 
 /**
@@ -76,16 +83,18 @@ function checkNeedsReauthTold(world: World, now: number, openId: string, report:
  * What must hold once a grant's workflow is quiescent: the store agrees with the workflow's
  * `state`, every card shows how its attempt ended, and a grant that needs its user said so.
  */
-export function checkAgreement(
+export function agreementFindings(
   world: World,
   now: number,
   openId: string,
   state: GrantState | undefined,
   running: boolean,
-): void {
+): Finding[] {
+  const findings: Finding[] = [];
   const report: Report = (invariant, detail, once) =>
-    world.log.violation(now, openId, invariant, detail, once ?? `${invariant} ${openId}`);
+    findings.push({ invariant, detail, once: once ?? `${invariant} ${openId}` });
   if (state) checkStore(world, state, running, report);
   checkCards(world, now, openId, report);
   checkNeedsReauthTold(world, now, openId, report);
+  return findings;
 }
