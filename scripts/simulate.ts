@@ -70,17 +70,29 @@ async function main(): Promise<number> {
     `simulating ${grants} grants × ${days} days, seed ${seed}, ${Math.min(shards, grants)} shard(s)`,
   );
   const started = Date.now();
-  const reports = await runShards({
-    startEnv: () => startTimeSkippingEnv(server),
-    shards,
-    seed,
-    grants,
-    days,
-    checkEveryDays,
-    rates: values.restarts ? {} : { restartWorker: 0 },
-    workflowsPath: values.workflows && path.resolve(values.workflows),
-    onProgress: (shard, day) => console.log(`  shard ${shard}: day ${day}`),
-  });
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => stop.abort(new Error(`stopped by ${signal}`));
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  let reports: RunReport[];
+  try {
+    reports = await runShards({
+      startEnv: () => startTimeSkippingEnv(server),
+      shards,
+      seed,
+      grants,
+      days,
+      checkEveryDays,
+      rates: values.restarts ? {} : { restartWorker: 0 },
+      workflowsPath: values.workflows && path.resolve(values.workflows),
+      onProgress: (shard, day) => console.log(`  shard ${shard}: day ${day}`),
+      signal: stop.signal,
+    });
+  } catch (err) {
+    if (!stop.signal.aborted) throw err;
+    console.error(`${(stop.signal.reason as Error).message}: the test servers are stopped`);
+    // Steps still in flight would only fail, one by one, against servers that are gone.
+    process.exit(130);
+  }
   for (const report of reports) if (report.violations.length > 0) console.log(formatFailure(report));
   console.log(summary(reports, Date.now() - started));
   return reports.some((report) => report.violations.length > 0) ? 1 : 0;
