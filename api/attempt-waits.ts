@@ -1,6 +1,6 @@
-import type pg from 'pg';
 import type { Db } from '../lib/db.ts';
 import type { Logger } from '../lib/logger.ts';
+import { PgListener } from '../lib/pg-listener.ts';
 import { getSession, type SessionRow } from '../lib/store/sessions.ts';
 
 /** The channel db/migrations/1732770000003_attempt-settled-notify.sql notifies, with the attempt id. */
@@ -14,14 +14,26 @@ const CHANNEL = 'attempt_settled';
  */
 export class AttemptWaits {
   private readonly wakers = new Map<string, Set<() => void>>();
-  private listener: Promise<pg.PoolClient> | undefined;
+  private readonly listener: PgListener;
   private waiting = 0;
 
   constructor(
     private readonly db: Db,
-    private readonly logger: Logger,
+    logger: Logger,
     private readonly max: number,
-  ) {}
+  ) {
+    this.listener = new PgListener({
+      db,
+      channel: CHANNEL,
+      logger,
+      purpose: 'attempt',
+      onNotify: (attemptId) => {
+        for (const wake of this.wakers.get(attemptId) ?? []) wake();
+      },
+      // Every waiter re-reads its row, which listens anew.
+      onLost: () => this.wakeAll(),
+    });
+  }
 
   /** A slot to wait in, or undefined when `max` requests already wait; release it when done. */
   reserve(): (() => void) | undefined {
@@ -39,7 +51,7 @@ export class AttemptWaits {
       // Registered, and listening, before the row is read: a settle after the read wakes us.
       const woken = this.wakeOn(attemptId);
       try {
-        await this.listening();
+        await this.listener.ensure();
         const row = await getSession(this.db, attemptId);
         const left = deadline - Date.now();
         if (row?.status !== 'pending' || left <= 0) return row;
@@ -50,10 +62,8 @@ export class AttemptWaits {
     }
   }
 
-  async stop(): Promise<void> {
-    const listener = this.listener;
-    this.listener = undefined;
-    if (listener) (await listener.catch(() => undefined))?.release(true);
+  stop(): Promise<void> {
+    return this.listener.stop();
   }
 
   private wakeOn(attemptId: string) {
@@ -76,35 +86,5 @@ export class AttemptWaits {
 
   private wakeAll(): void {
     for (const set of this.wakers.values()) for (const wake of set) wake();
-  }
-
-  private listening(): Promise<pg.PoolClient> {
-    this.listener ??= this.listen().catch((err: unknown) => {
-      this.listener = undefined;
-      throw err;
-    });
-    return this.listener;
-  }
-
-  private async listen(): Promise<pg.PoolClient> {
-    const client = await this.db.connect();
-    client.on('notification', ({ channel, payload }) => {
-      if (channel !== CHANNEL || !payload) return;
-      for (const wake of this.wakers.get(payload) ?? []) wake();
-    });
-    client.once('error', (err: Error) => {
-      // Notifications may have been lost: every waiter re-reads its row, which listens anew.
-      this.logger.warn({ err }, 'the attempt LISTEN connection failed; reconnecting');
-      this.listener = undefined;
-      client.release(err);
-      this.wakeAll();
-    });
-    try {
-      await client.query(`LISTEN ${CHANNEL}`);
-    } catch (err) {
-      client.release(true);
-      throw err;
-    }
-    return client;
   }
 }

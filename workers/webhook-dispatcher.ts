@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
-import type pg from 'pg';
 import { inTransaction, type Db } from '../lib/db.ts';
 import type { Logger } from '../lib/logger.ts';
+import { PgListener } from '../lib/pg-listener.ts';
 import {
   fanOutEvents,
   lockUnwokenGroups,
@@ -46,7 +46,15 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): () =>
   let stopped = false;
   let again = false;
   let round: Promise<void> | undefined;
-  let listener: Promise<pg.PoolClient> | undefined;
+  const listener = new PgListener({
+    db,
+    channel: CHANNEL,
+    logger,
+    purpose: 'webhook',
+    onNotify: (payload) => {
+      if (payload === appId) kick();
+    },
+  });
   let lastStalledSweep = 0;
 
   async function wakeGroups(): Promise<number> {
@@ -100,38 +108,11 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): () =>
       });
   }
 
-  async function listen(): Promise<pg.PoolClient> {
-    const client = await db.connect();
-    client.on('notification', ({ channel, payload }) => {
-      if (channel === CHANNEL && payload === appId) kick();
-    });
-    // A broken connection can emit more than one error (a terminated connection, then the
-    // reset): every one must have a listener, or the process dies; the first releases it.
-    let failed = false;
-    client.on('error', (err: Error) => {
-      if (failed) return;
-      failed = true;
-      logger.warn({ err }, 'the webhook LISTEN connection failed; reconnecting');
-      listener = undefined;
-      client.release(err);
-    });
-    try {
-      await client.query(`LISTEN ${CHANNEL}`);
-    } catch (err) {
-      client.release(true);
-      throw err;
-    }
-    return client;
-  }
-
   const tick = () => {
     if (!stopped) {
-      listener ??= listen().catch((err: unknown) => {
-        logger.warn({ err }, 'cannot LISTEN for webhook events; polling meanwhile');
-        listener = undefined;
-        throw err;
-      });
-      listener.catch(() => undefined);
+      listener
+        .ensure()
+        .catch((err: unknown) => logger.warn({ err }, 'cannot LISTEN for webhook events; polling meanwhile'));
     }
     kick();
   };
@@ -141,7 +122,6 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): () =>
     stopped = true;
     clearInterval(timer);
     await round;
-    (await listener?.catch(() => undefined))?.release(true);
-    listener = undefined;
+    await listener.stop();
   };
 }
