@@ -63,6 +63,16 @@ export interface SettleInput {
 
 type SettledView = Exclude<CardView, { state: 'pending' }>;
 
+export interface SettleShowingCardInput extends Omit<SettleInput, 'card'> {
+  card: { messageId: string; view: SettledView };
+}
+
+/**
+ * Whether the settled state reached the card: refused for good (failure is the Feishu error's
+ * type, recorded in the grant's history), or not reached for now (an outage: worth retrying).
+ */
+export type SettledCard = { card: 'shown' | 'unreached' } | { card: 'refused'; failure: string };
+
 /** A device authorization as sealed in the attempt's row, with its expiry made absolute. */
 type SealedDevice = Omit<DeviceAuthorization, 'expiresInSeconds'> & { expiresAt: number };
 
@@ -150,6 +160,38 @@ export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: S
     } catch (err) {
       throw toActivityFailure(err);
     }
+  }
+
+  async function recordSettle(input: Omit<SettleInput, 'card'>): Promise<void> {
+    // The grant first: a long-poll wakes when the attempt leaves pending and reads the grant.
+    if (input.grantStatus) {
+      // An attempt that did not authorize leaves no tokens behind for anyone to serve.
+      await setGrantStatus(db, input.appId, input.openId, input.grantStatus, input.reason ?? null, {
+        dropTokens: input.grantStatus !== 'authorized',
+      });
+    }
+    const settled = await settleSession(db, input.attemptId, {
+      status: input.sessionStatus,
+      errorCode: input.errorCode !== undefined ? String(input.errorCode) : undefined,
+      reason: input.reason,
+    });
+    if (settled?.first) {
+      authSessionDuration.observe((Date.now() - settled.createdAt.getTime()) / 1000);
+      if (input.sessionStatus === 'authorized') authSuccessTotal.inc();
+      else authFailureTotal.inc({ reason: input.reason ?? input.sessionStatus });
+    }
+  }
+
+  /** A card Feishu will never change (too old, deleted) keeps its last state: the user's history says so. */
+  async function recordCardRefused(appId: string, view: SettledView, err: FeishuApiError): Promise<void> {
+    await recordGrantEvent(db, {
+      appId,
+      openId: view.openId,
+      kind: 'card',
+      outcome: 'not_updated',
+      errorCode: String(err.code),
+      detail: view.state,
+    });
   }
 
   async function deliver(row: SessionRow, card: object, reuseMessageId: string | undefined): Promise<string> {
@@ -243,24 +285,26 @@ export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: S
      * card. Idempotent, so a retry after a failed PATCH records nothing twice.
      */
     async settleAttempt(input: SettleInput): Promise<void> {
-      // The grant first: a long-poll wakes when the attempt leaves pending and reads the grant.
-      if (input.grantStatus) {
-        // An attempt that did not authorize leaves no tokens behind for anyone to serve.
-        await setGrantStatus(db, input.appId, input.openId, input.grantStatus, input.reason ?? null, {
-          dropTokens: input.grantStatus !== 'authorized',
-        });
-      }
-      const settled = await settleSession(db, input.attemptId, {
-        status: input.sessionStatus,
-        errorCode: input.errorCode !== undefined ? String(input.errorCode) : undefined,
-        reason: input.reason,
-      });
-      if (settled?.first) {
-        authSessionDuration.observe((Date.now() - settled.createdAt.getTime()) / 1000);
-        if (input.sessionStatus === 'authorized') authSuccessTotal.inc();
-        else authFailureTotal.inc({ reason: input.reason ?? input.sessionStatus });
-      }
+      await recordSettle(input);
       if (input.card) await patch(input.card.messageId, input.card.view);
+    },
+
+    /**
+     * Records how an attempt ended, retried until it lands like settleAttempt, then tries its
+     * card once. A card failure never fails the activity (a retry would only record the settle
+     * again): a refusal for good is recorded and answered, anything else is left to updateCard.
+     */
+    async settleAttemptShowingCard(input: SettleShowingCardInput): Promise<SettledCard> {
+      await recordSettle(input);
+      const { messageId, view } = input.card;
+      try {
+        await feishuCall((signal) => feishu.patchCard(messageId, buildCard(view), signal));
+        return { card: 'shown' };
+      } catch (err) {
+        if (!(err instanceof FeishuApiError && !isRetryable(err.kind))) return { card: 'unreached' };
+        await recordCardRefused(input.appId, view, err);
+        return { card: 'refused', failure: `Feishu.${err.kind}` };
+      }
     },
 
     /** Shows a settled state on the attempt's card, in place. */
@@ -268,17 +312,9 @@ export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: S
       try {
         await feishuCall((signal) => feishu.patchCard(input.messageId, buildCard(input.view), signal));
       } catch (err) {
-        // A card Feishu will never change (too old, deleted) keeps its last state: the user's
-        // history says so. (0f8d4b2 runs send no appId; their workflow logs it instead.)
+        // (0f8d4b2 runs send no appId; their workflow logs it instead.)
         if (input.appId && err instanceof FeishuApiError && !isRetryable(err.kind)) {
-          await recordGrantEvent(db, {
-            appId: input.appId,
-            openId: input.view.openId,
-            kind: 'card',
-            outcome: 'not_updated',
-            errorCode: String(err.code),
-            detail: input.view.state,
-          });
+          await recordCardRefused(input.appId, input.view, err);
         }
         throw toActivityFailure(err);
       }

@@ -45,6 +45,7 @@ import {
 } from './grant-contract.ts';
 import { Lock } from './lock.ts';
 import { grantEndsAt, refreshDueAt, refreshRetryDelayMs, renewalNoticesAt } from './timing.ts';
+import { GRANT_V3 } from './versions.ts';
 
 /**
  * A run continues as new well before Temporal's limits (2,000 updates, 51,200 events per run) and
@@ -508,7 +509,7 @@ export class Grant {
       (outcome.kind !== 'authorized' && (!!token || status === 'revoked' || status === 'needs_reauth'));
     const grantStatus = grantUnaffected ? undefined : outcome.kind;
     const reason = outcome.kind === 'failed' ? outcome.reason : undefined;
-    await store.settleAttempt({
+    const settlement = {
       appId: this.appId,
       openId: this.openId,
       attemptId: attempt.id,
@@ -516,9 +517,21 @@ export class Grant {
       grantStatus,
       reason,
       errorCode: outcome.kind === 'failed' ? outcome.errorCode : undefined,
-    });
-    if (attempt.messageId)
-      await this.showCard(attempt.messageId, settledView(this.openId, attempt.id, outcome));
+    };
+    if (attempt.messageId && patched(GRANT_V3)) {
+      // One activity instead of two on every settle; the card stays best-effort.
+      const view = settledView(this.openId, attempt.id, outcome);
+      const shown = await store.settleAttemptShowingCard({
+        ...settlement,
+        card: { messageId: attempt.messageId, view },
+      });
+      if (shown.card === 'unreached') await this.showCard(attempt.messageId, view);
+      if (shown.card === 'refused') cardKeptItsState(view, shown.failure);
+    } else {
+      await store.settleAttempt(settlement);
+      if (attempt.messageId)
+        await this.showCard(attempt.messageId, settledView(this.openId, attempt.id, outcome));
+    }
     if (this.revocations !== revocations || revokedSince) {
       // The settle may have landed after the revocation's write: make the revocation the last word.
       if (grantStatus) await store.revokeGrant({ appId: this.appId, openId: this.openId, source: 'api' });
@@ -556,10 +569,7 @@ export class Grant {
     try {
       await cardUpdates.updateCard({ appId: this.appId, messageId, view });
     } catch (err) {
-      log.warn('a card could not be updated; it keeps its earlier state', {
-        state: view.state,
-        failure: failureType(err),
-      });
+      cardKeptItsState(view, failureType(err));
     }
   }
 
@@ -692,6 +702,10 @@ export class Grant {
     if (expiresAt !== undefined) updates.push({ key: FeishuTokenExpiresAt, value: new Date(expiresAt) });
     upsertSearchAttributes(updates);
   }
+}
+
+function cardKeptItsState(view: SettledView, failure: string): void {
+  log.warn('a card could not be updated; it keeps its earlier state', { state: view.state, failure });
 }
 
 /**

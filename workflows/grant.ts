@@ -17,14 +17,9 @@ import {
   requestAuthorization,
   revoke,
 } from './messages.ts';
+import { GRANT_V2, GRANT_V3 } from './versions.ts';
 
 export { CARD_NOT_SENT, type GrantWorkflowInput } from './grant-contract.ts';
-
-/**
- * Runs begun before this marker existed replay on the code they were recorded with (docs/operations.md,
- * "Versioning"); every run begun since takes the current code.
- */
-const CURRENT_CODE = 'grant-v2';
 
 function isComplete(settings: Partial<GrantSettings> | undefined): settings is GrantSettings {
   return !!settings && Object.keys(DEFAULT_GRANT_SETTINGS).every((key) => key in settings);
@@ -32,7 +27,9 @@ function isComplete(settings: Partial<GrantSettings> | undefined): settings is G
 
 /** The grant's whole life for one (app, user): attempts, refreshes, renewal, revocation. */
 export async function grantWorkflow(input: GrantWorkflowInput): Promise<GrantState> {
-  if (!patched(CURRENT_CODE)) return grantWorkflowV1(input);
+  // A run begun on the current code records grant-v3 only; runs begun before it replay on the
+  // marker they have (docs/operations.md, "Versioning").
+  if (!patched(GRANT_V3) && !patched(GRANT_V2)) return grantWorkflowV1(input);
   // Settings travel in the input, so code defaults never decide anything on replay.
   const settings = isComplete(input.settings) ? input.settings : await store.currentGrantSettings();
   const grant = new Grant(input, settings);

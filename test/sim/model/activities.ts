@@ -1,5 +1,6 @@
 import { Context } from '@temporalio/activity';
 import type { Activities } from '../../../activities/index.ts';
+import type { SettleInput } from '../../../activities/attempts.ts';
 import type { ExchangeResult } from '../../../activities/exchange.ts';
 import { failureReasonFor, toActivityFailure } from '../../../activities/feishu-failure.ts';
 import type { RefreshResult } from '../../../activities/refresh.ts';
@@ -54,6 +55,24 @@ export function modelActivities(world: World): Activities {
       notice,
       authorizeUrl: `https://accounts.feishu.cn/open-apis/authen/v1/authorize?attempt=${row.id}`,
     };
+  }
+
+  function settle(now: number, input: Omit<SettleInput, 'card'>): void {
+    store.settleSession(now, input.attemptId, {
+      status: input.sessionStatus,
+      errorCode: input.errorCode !== undefined ? String(input.errorCode) : undefined,
+      reason: input.reason,
+    });
+    if (input.grantStatus) {
+      store.setGrantStatus(
+        now,
+        input.appId,
+        input.openId,
+        input.grantStatus,
+        input.reason ?? null,
+        input.grantStatus !== 'authorized',
+      );
+    }
   }
 
   function deliver(now: number, row: SessionRow, card: CardView, reuseMessageId?: string): string {
@@ -131,23 +150,21 @@ export function modelActivities(world: World): Activities {
 
     async settleAttempt(input) {
       const now = await world.clock();
-      store.settleSession(now, input.attemptId, {
-        status: input.sessionStatus,
-        errorCode: input.errorCode !== undefined ? String(input.errorCode) : undefined,
-        reason: input.reason,
-      });
-      if (input.grantStatus) {
-        store.setGrantStatus(
-          now,
-          input.appId,
-          input.openId,
-          input.grantStatus,
-          input.reason ?? null,
-          input.grantStatus !== 'authorized',
-        );
-      }
+      settle(now, input);
       const card = input.card;
       if (card) asActivityFailure(() => feishu.patchCard(now, card.messageId, card.view));
+    },
+
+    async settleAttemptShowingCard(input) {
+      const now = await world.clock();
+      settle(now, input);
+      try {
+        feishu.patchCard(now, input.card.messageId, input.card.view);
+        return { card: 'shown' };
+      } catch (err) {
+        if (!(err instanceof FeishuApiError && !isRetryable(err.kind))) return { card: 'unreached' };
+        return { card: 'refused', failure: `Feishu.${err.kind}` };
+      }
     },
 
     async updateCard(input) {
