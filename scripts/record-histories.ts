@@ -119,6 +119,13 @@ async function requestScopes(stack: Stack, openId: string, scopes: string[]): Pr
   if (res.status !== 202) throw new Error(`POST /v1/authorizations answered ${res.status}`);
 }
 
+/** Until the workflow itself says authorized: the settle is over and its status published. */
+async function untilWorkflowAuthorized(stack: Stack, openId: string): Promise<void> {
+  await eventually('the workflow to be authorized', async () =>
+    (await stack.grants.state(openId))?.status === 'authorized' ? true : undefined,
+  );
+}
+
 /** Waits (on the clock) until the stored access token is inside the 1 s margin of SHORT_ACCESS_TOKENS. */
 async function untilAccessTokenDue(stack: Stack, openId: string): Promise<void> {
   const { rows } = await stack.db.query<{ access_expires_at: Date }>(
@@ -401,6 +408,30 @@ const scenarios: Scenario[] = [
       stack.sandbox.expireDevice(userCode);
       await waitForCardTitle(stack, messageId, '授权请求已过期');
       await settled(stack, openId);
+    },
+  },
+  {
+    name: 'settled-card-refused',
+    about:
+      'the card is 15 days old when the user approves: the settle records that Feishu refused it, no retry',
+    run: async (stack, openId) => {
+      const { messageId, authorizeUrl } = await pendingCard(stack, openId);
+      stack.sandbox.ageMessage(messageId, 15 * 86_400_000);
+      const page = await openRedirect(stack.sandbox.approveAuthorization(authorizeUrl, openId));
+      if (page.outcome !== 'authorized') throw new Error(`expected authorized, got ${page.outcome}`);
+      await untilWorkflowAuthorized(stack, openId);
+    },
+  },
+  {
+    name: 'settled-card-unreached',
+    about: 'Feishu answers the settle’s card update 502 once: updateCard shows the outcome',
+    run: async (stack, openId) => {
+      const { messageId, authorizeUrl } = await pendingCard(stack, openId);
+      stack.sandbox.faults.failNext('http5xx', { pathPrefix: `/open-apis/im/v1/messages/${messageId}` });
+      const page = await openRedirect(stack.sandbox.approveAuthorization(authorizeUrl, openId));
+      if (page.outcome !== 'authorized') throw new Error(`expected authorized, got ${page.outcome}`);
+      await waitForCardTitle(stack, messageId, '已授权');
+      await untilWorkflowAuthorized(stack, openId);
     },
   },
   {
