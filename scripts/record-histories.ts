@@ -467,11 +467,14 @@ const scenarios: Scenario[] = [
 const { EventType } = proto.temporal.api.enums.v1;
 const isInFlight = (type: proto.temporal.api.enums.v1.EventType | null | undefined) =>
   type === EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED ||
-  type === EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED;
+  type === EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED ||
+  type === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED;
 
 /**
- * Every run of the workflow's current chain, oldest first, each between workflow tasks (an open
- * run is never saved halfway through one). Runs are linked by continue-as-new.
+ * Every run of the workflow's current chain, oldest first, each between workflow tasks and not
+ * waiting on an activity it just scheduled (an open run is never saved halfway through a step: a
+ * card shown from inside an activity is seen before the activity's result is recorded). Runs
+ * are linked by continue-as-new.
  */
 async function runsOf(stack: Stack, workflowId: string): Promise<History[]> {
   const runs: History[] = [];

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cardOf, eventually } from '../helpers/cards.ts';
+import { cardOf, cardTitle, eventually } from '../helpers/cards.ts';
 import { openRedirect, pendingCard, requestAuthorization, waitForCardTitle } from '../helpers/flows.ts';
 import { startStack, type Stack } from '../helpers/stack.ts';
 
@@ -48,6 +48,24 @@ describe('resilience', () => {
     expect(page.outcome).toBe('authorized');
     await waitForCardTitle(stack, messageId, '已授权');
     expect(patchesOf(stack, messageId) - before).toBe(1);
+  });
+
+  it('a card Feishu no longer lets anyone update (14 days old) at the settle: authorized all the same, the refusal recorded once, not retried', async () => {
+    const openId = stack.sandbox.openIdOf(stack.appId, 6);
+    const { messageId, authorizeUrl } = await pendingCard(stack, openId);
+    stack.sandbox.ageMessage(messageId, 15 * 86_400_000);
+    const page = await openRedirect(stack.sandbox.approveAuthorization(authorizeUrl, openId));
+    expect(page.outcome).toBe('authorized');
+    await eventually('the grant to be authorized', async () =>
+      (await stack.grants.state(openId))?.status === 'authorized' ? true : undefined,
+    );
+    expect((await stack.api(`/v1/users/${openId}/token`)).status).toBe(200);
+    const { rows } = await stack.db.query<{ outcome: string; detail: string }>(
+      `SELECT outcome, detail FROM grant_events WHERE app_id = $1 AND open_id = $2 AND kind = 'card'`,
+      [stack.appId, openId],
+    );
+    expect(rows).toEqual([{ outcome: 'not_updated', detail: 'authorized' }]);
+    expect(cardTitle(cardOf(stack.sandbox, messageId))).toBe('授权请求');
   });
 
   it('a worker killed between the card and the redirect loses nothing: the flow completes after restart', async () => {
