@@ -1,14 +1,17 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { grantStartOptions } from '../../api/grants.ts';
 import type { GrantSettings } from '../../lib/grant-types.ts';
 import type { SettledView } from '../../workflows/card-views.ts';
+import { grantWorkflow } from '../../workflows/grant.ts';
 import { createTimeSkippingEnv } from '../helpers/time-skipping.ts';
 import { installQuietRuntime } from './harness/runtime.ts';
 import { Simulation } from './harness/simulation.ts';
 import type { SimUser } from './harness/user.ts';
 
-const DAY = 24 * 3600_000;
+const DAY_SECONDS = 24 * 3600;
+const DAY = DAY_SECONDS * 1000;
 const HOUR = 3600_000;
 const CALENDAR = 'calendar:calendar:readonly';
 const DOCS = 'docx:document:readonly';
@@ -18,8 +21,9 @@ const ACCEPT_WITHIN_MS = 20_000;
 
 /**
  * A grant at the edges of its runs: an update that lands while the run is about to continue as
- * new or to end. The model holds one of the workflow's activities while the test sends the
- * update (test/sim/model/interleave.ts), so the update lands in that window in every run.
+ * new or to end (the model holds one of the workflow's activities while the test sends the
+ * update, test/sim/model/interleave.ts, so it lands in that window in every run), settings that
+ * change between runs, and the wait after a refresh Feishu refused.
  */
 describe('a grant at the edges of its runs', () => {
   let env: TestWorkflowEnvironment;
@@ -92,7 +96,7 @@ describe('a grant at the edges of its runs', () => {
           s.grants.request(user.openId, {
             scopes: [CALENDAR, DOCS],
             source: 'api',
-            expiresInSeconds: 2 * 24 * 3600,
+            expiresInSeconds: 2 * DAY_SECONDS,
           }),
         );
       });
@@ -202,6 +206,126 @@ describe('a grant at the edges of its runs', () => {
       expect(card!.state).toBe('authorized');
       expect(await s.grants.state(user.openId)).toMatchObject({ status: 'authorized' });
       expect(s.world.store.getGrant(user.openId)).toMatchObject({ status: 'authorized' });
+      expect(await user.readToken()).toMatchObject({ status: 200 });
+    },
+    TIMEOUT_MS,
+  );
+  /** When the model rotated the user's tokens, in days from the simulation's start. */
+  function rotationDays(s: Simulation, user: SimUser): number[] {
+    return s.world.log.events
+      .filter((e) => e.openId === user.openId && e.what.startsWith('store: tokens rotated'))
+      .map((e) => (e.at - s.world.log.origin) / DAY);
+  }
+
+  /** The settings the workflow's current run was started with (continue-as-new's input). */
+  async function runSettings(s: Simulation, user: SimUser): Promise<Partial<GrantSettings> | undefined> {
+    const { events } = await s.client.workflow.getHandle(user.workflowId).fetchHistory();
+    const [payload] = events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads ?? [];
+    return payload?.data
+      ? (JSON.parse(Buffer.from(payload.data).toString()) as { settings?: Partial<GrantSettings> }).settings
+      : undefined;
+  }
+
+  it(
+    'picks up a changed setting at the next run, not before',
+    async () => {
+      // No jitter, so each keep-alive refresh is due at a known time: the refresh token's 7 days
+      // less the lead. Every refresh ends the run.
+      const s = await start({ refreshesPerRun: 1, refreshJitterSeconds: 0 });
+      const user = s.user('ou_edge_settings', '冯一');
+      await authorize(user, [CALENDAR]);
+      await s.runTo(s.at(1), [user.openId]);
+      // A deploy changes REFRESH_LEAD_SECONDS from 1 day to 3: the worker's currentGrantSettings.
+      const lead = 3 * DAY_SECONDS;
+      s.world.settings = { ...s.world.settings, refreshLeadSeconds: lead };
+
+      await s.runTo(s.at(13), [user.openId]);
+      expect(s.violations).toEqual([]);
+      const [first, second] = rotationDays(s, user);
+      expect(first, 'the running run keeps its 1-day lead: refreshed on day 6').toBeCloseTo(6, 1);
+      expect(second! - first!, 'the next run refreshes 3 days before the 7-day token expires').toBeCloseTo(
+        4,
+        1,
+      );
+      expect(await runSettings(s, user)).toMatchObject({ refreshLeadSeconds: lead });
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
+    'takes the settings a run was not started with from the deployment, never from code defaults',
+    async () => {
+      const s = await start({ refreshesPerRun: 1 });
+      const user = s.user('ou_edge_defaults', '陈二');
+      await authorize(user, [CALENDAR]);
+      // This deployment ends grants after 20 days, with a first renewal card 4 days before.
+      const deployed = {
+        ...s.world.settings,
+        grantMaxAgeSeconds: 20 * DAY_SECONDS,
+        renewNoticeSeconds: 4 * DAY_SECONDS,
+      };
+      s.world.settings = deployed;
+      // The grant's run is one a 0f8d4b2 run continued into after the deploy: it carries the grant
+      // and the settings the 0f8d4b2 API passed (lib/config.ts then), without the renewal ones.
+      const handle = s.client.workflow.getHandle(user.workflowId);
+      const { runId: oldRun, taskQueue } = await handle.describe();
+      const carried = {
+        state: (await s.grants.state(user.openId))!,
+        grantMessageId: user.latestCard()!.messageId,
+      };
+      const { attemptExpirySeconds, refreshPolicy, refreshLeadSeconds, refreshJitterSeconds } = deployed;
+      const { accessTokenMarginSeconds, refreshesPerRun } = deployed;
+      const settings = {
+        attemptExpirySeconds,
+        refreshPolicy,
+        refreshLeadSeconds,
+        refreshJitterSeconds,
+        accessTokenMarginSeconds,
+        refreshesPerRun,
+      };
+      await handle.terminate('stands in for a 0f8d4b2 run that continued as new');
+      await s.client.workflow.start(grantWorkflow, {
+        ...grantStartOptions(s.world.appId, user.openId, taskQueue, 'authorized'),
+        args: [{ appId: s.world.appId, openId: user.openId, settings, carried }],
+      });
+
+      const renewal = await s.waitFor('a renewal card', () => user.noticeCards('renewal').at(0), s.at(21), [
+        user.openId,
+      ]);
+      expect((renewal.attempt.created_at.getTime() - s.world.log.origin) / DAY).toBeCloseTo(16, 1);
+      await s.runTo(s.at(21), [user.openId]);
+      const terminated = (v: { invariant: string; detail: string }) =>
+        v.invariant === 'workflow failed' && v.detail.includes(oldRun);
+      expect(s.violations.filter((v) => !terminated(v))).toEqual([]);
+      expect(await s.grants.state(user.openId)).toMatchObject({
+        status: 'needs_reauth',
+        reason: 'grant_max_age',
+      });
+      expect(user.noticeCards('reauth').length, 'a re-authorize card on day 20').toBeGreaterThanOrEqual(1);
+      expect(await runSettings(s, user), 'later runs carry them in their input').toEqual(deployed);
+    },
+    TIMEOUT_MS,
+  );
+  it(
+    'waits at least an hour after Feishu refuses a refresh, and refreshes once the app is fixed',
+    async () => {
+      // Eager: the token is due for a refresh every two hours, so a refused one is due again at once.
+      const s = await start({ refreshPolicy: 'eager' });
+      const user = s.user('ou_edge_refused', '周九');
+      await authorize(user, [CALENDAR]);
+      // An operator deploys a wrong app secret for 6 hours: the token endpoint refuses us.
+      s.world.faults.wrongAppSecret(s.at(0.5), 6 * 60);
+      await s.runTo(s.at(1.5), [user.openId]);
+      expect(s.violations).toEqual([]);
+
+      const refused = s.world.log.events
+        .filter((e) => e.openId === user.openId && e.what.startsWith('refresh refused'))
+        .map((e) => e.at);
+      expect(refused.length, 'refused, and tried again while the secret was wrong').toBeGreaterThanOrEqual(2);
+      const gaps = refused.slice(1).map((at, i) => at - refused[i]!);
+      expect(Math.min(...gaps), 'the shortest wait after a refusal (ms)').toBeGreaterThanOrEqual(HOUR);
+      expect(await s.grants.state(user.openId)).toMatchObject({ status: 'authorized' });
+      expect(rotationDays(s, user).at(-1), 'refreshed once the secret was fixed').toBeGreaterThan(0.75);
       expect(await user.readToken()).toMatchObject({ status: 200 });
     },
     TIMEOUT_MS,

@@ -1,7 +1,9 @@
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import type { Activities } from '../../../activities/index.ts';
 import type { SettleInput } from '../../../activities/attempts.ts';
 import type { ExchangeResult } from '../../../activities/exchange.ts';
+import { REFRESH_REFUSED } from '../../../activities/failure-types.ts';
 import { failureReasonFor, toActivityFailure } from '../../../activities/feishu-failure.ts';
 import type { RefreshResult } from '../../../activities/refresh.ts';
 import type { CardView } from '../../../lib/cards/build.ts';
@@ -226,7 +228,17 @@ export function modelActivities(world: World): Activities {
           const outcome = movedOn(store.getGrant(openId), expectedVersion);
           if (outcome) return outcome;
         }
-        return giveUp(now, openId, expectedVersion, err.code);
+        if (err.kind === 'needs_reauth' || err.kind === 'refresh_token_spent') {
+          return giveUp(now, openId, expectedVersion, err.code);
+        }
+        // Neither transient nor the grant's end: an operator has to fix something.
+        log.record(now, openId, `refresh refused (${err.kind}, code ${err.code})`);
+        throw ApplicationFailure.create({
+          type: REFRESH_REFUSED,
+          message: err.message,
+          nonRetryable: true,
+          details: [{ code: err.code, httpStatus: err.httpStatus, kind: err.kind }],
+        });
       }
       const saved = store.saveRotatedTokens(now, openId, expectedVersion, tokens);
       if (!saved) {

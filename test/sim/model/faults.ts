@@ -15,13 +15,18 @@ interface Window {
   to: number;
 }
 
+/** Feishu's answer to our app's credentials while its secret is wrong (docs/troubleshooting.md). */
+const BAD_CLIENT_SECRET = 20002;
+
 /**
  * Feishu's bad days, in server time: outages (every call answers 503), 429 bursts with
- * x-ogw-ratelimit-reset, single 5xx blips, and refresh answers lost on the way back.
+ * x-ogw-ratelimit-reset, single 5xx blips, refresh answers lost on the way back, and a wrong app
+ * secret (the token endpoint refuses us until an operator fixes it).
  */
 export class Faults {
   private outages: Window[] = [];
   private throttles: (Window & { retryAfterSeconds: number })[] = [];
+  private badSecrets: Window[] = [];
   private blips = 0;
   private readonly lostRefreshAnswers = new Set<string>();
   /** Calls answered with a fault, by endpoint. */
@@ -33,6 +38,11 @@ export class Faults {
 
   throttle(from: number, minutes: number, retryAfterSeconds: number): void {
     this.throttles.push({ from, to: from + minutes * 60_000, retryAfterSeconds });
+  }
+
+  /** An operator deploys a wrong app secret: the token endpoint refuses every call for a while. */
+  wrongAppSecret(from: number, minutes: number): void {
+    this.badSecrets.push({ from, to: from + minutes * 60_000 });
   }
 
   /** The next `count` Feishu calls, whichever they are, answer a 5xx. */
@@ -65,6 +75,10 @@ export class Faults {
   private faultAt(now: number, endpoint: FeishuEndpoint): FeishuApiError | undefined {
     const name = ENDPOINT_NAMES[endpoint];
     if (this.inOutage(now)) return new FeishuApiError(name, 503, 0);
+    this.badSecrets = this.badSecrets.filter((w) => w.to > now);
+    if (endpoint === 'token' && this.badSecrets.some((w) => w.from <= now)) {
+      return new FeishuApiError(name, 400, BAD_CLIENT_SECRET);
+    }
     this.throttles = this.throttles.filter((w) => w.to > now);
     const throttle = this.throttles.find((w) => w.from <= now);
     if (throttle) return new FeishuApiError(name, 429, 99991400, throttle.retryAfterSeconds);
