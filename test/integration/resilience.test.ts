@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cardOf, cardTitle, eventually } from '../helpers/cards.ts';
-import { openRedirect, pendingCard, requestAuthorization, waitForCardTitle } from '../helpers/flows.ts';
+import {
+  authorize,
+  openRedirect,
+  pendingCard,
+  requestAuthorization,
+  waitForCardTitle,
+} from '../helpers/flows.ts';
 import { startStack, type Stack } from '../helpers/stack.ts';
+import { getToken, grantStatus } from '../helpers/tokens.ts';
 
 const patchesOf = (stack: Stack, messageId: string) =>
   stack.sandbox.state.message(messageId)!.versions.length;
@@ -103,4 +110,41 @@ describe('resilience', () => {
     expect(settled.status).toBe(200);
     expect(settled.body.status).toBe('denied');
   });
+
+  it('DELETE answers 503 revocation_pending when the revocation cannot be written within 15 s; repeated once it landed, it answers 200', async () => {
+    const openId = stack.sandbox.openIdOf(stack.appId, 7);
+    await authorize(stack, openId);
+    // A long transaction holds the grant's row, so the revocation's write waits for it.
+    const holder = await stack.db.connect();
+    let held = true;
+    const release = async () => {
+      if (!held) return;
+      held = false;
+      await holder.query('ROLLBACK');
+      holder.release();
+    };
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM grants WHERE app_id = $1 AND open_id = $2 FOR UPDATE', [
+        stack.appId,
+        openId,
+      ]);
+      // An API that waited for the write would answer only once the row is free.
+      const freed = setTimeout(() => void release(), 40_000);
+      const started = Date.now();
+      const res = await stack.api(`/v1/users/${openId}/authorization`, { method: 'DELETE' });
+      const tookMs = Date.now() - started;
+      clearTimeout(freed);
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('revocation_pending');
+      expect(tookMs, 'answered after the 15 s wait').toBeGreaterThanOrEqual(14_000);
+    } finally {
+      await release();
+    }
+    await eventually('the revocation to land', async () =>
+      (await grantStatus(stack, openId)) === 'revoked' ? true : undefined,
+    );
+    expect((await stack.api(`/v1/users/${openId}/authorization`, { method: 'DELETE' })).status).toBe(200);
+    expect((await getToken(stack, openId)).status).toBe(410);
+  }, 90_000);
 });
