@@ -21,10 +21,12 @@ function print(report: FuzzReport): void {
     `5xx: ${report.serverErrors}`,
     `schemathesis failures: ${report.failures.length}`,
     `state changes by refused requests: ${report.stateChanges.length}`,
+    `requests after which work was still in flight past the witness's wait: ${report.settleLimits.length}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   for (const failure of report.failures) process.stdout.write(`\n${failure}\n`);
   for (const change of report.stateChanges) process.stdout.write(`${change}\n`);
+  for (const limit of report.settleLimits) process.stdout.write(`${limit}\n`);
 }
 
 /**
@@ -37,6 +39,7 @@ async function main(): Promise<void> {
     options: { examples: { type: 'string' }, seed: { type: 'string' }, verbose: { type: 'boolean' } },
   });
   const started = Date.now();
+  let changesShown = 0;
   const dataDir = path.join(root, '.data', 'fuzz');
   const infra = await provisionInfra({
     database: 'feishu_user_auth_fuzz',
@@ -52,6 +55,12 @@ async function main(): Promise<void> {
         reportDir: dataDir,
         seed: values.seed === undefined ? undefined : Number(values.seed),
         output: values.verbose ? (chunk) => process.stderr.write(chunk) : undefined,
+        onProgress: ({ requests, byStatus, stateChanges }) => {
+          const counts = Object.entries(byStatus).map(([status, n]) => `${status}: ${n}`);
+          step(`${elapsed(started)}: ${requests} requests (${counts.join(', ')})`);
+          for (const change of stateChanges.slice(changesShown)) step(`state change: ${change}`);
+          changesShown = stateChanges.length;
+        },
       });
       step(`fuzzed in ${elapsed(started)}`);
       print(report);

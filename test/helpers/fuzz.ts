@@ -7,6 +7,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { API_KEY_ROLES, type ApiKeyRole } from '../../lib/api-key-roles.ts';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { batchWorkflowId, grantWorkflowId } from '../../workflows/task-queues.ts';
 import { eventually } from './cards.ts';
 import { findOrInstallSchemathesis } from '../../scripts/stack/schemathesis.ts';
@@ -39,10 +40,14 @@ export interface FuzzStack {
   close(): Promise<void>;
 }
 
+const ATTEMPT_LIFETIME_SECONDS = 24 * 3600;
+
 /**
  * A stack for the fuzzer: callbacks over HTTP (so /feishu/events is served), one key per role,
- * a rate limit the fuzzer meets often, and attempts that outlive any run (an attempt expiring
- * mid-run would change state with no request to blame).
+ * a rate limit the fuzzer meets often, and attempts that outlive any run: an attempt expiring
+ * mid-run changes its grant, its attempt and its workflow's status with no request to blame. So
+ * the default expiry and the sandbox's device codes last a day, and test/fuzz/hooks.py turns a
+ * valid `expires_in_seconds` into a day as well.
  */
 export async function startFuzzStack(options: Pick<StackOptions, 'infra'> = {}): Promise<FuzzStack> {
   const keys = Object.fromEntries(
@@ -51,7 +56,8 @@ export async function startFuzzStack(options: Pick<StackOptions, 'infra'> = {}):
   const stack = await startStack({
     ...options,
     callbackMode: 'http',
-    settings: { attemptExpirySeconds: 24 * 3600 },
+    settings: { attemptExpirySeconds: ATTEMPT_LIFETIME_SECONDS },
+    sandbox: { lifetimes: { deviceCodeSeconds: ATTEMPT_LIFETIME_SECONDS } },
     env: {
       API_KEYS: API_KEY_ROLES.map((role) => `fuzz-${role}:${role}:${keys[role]}`).join(','),
       AUTHORIZATION_REQUESTS_PER_MINUTE: '600',
@@ -77,73 +83,177 @@ export interface FuzzReport {
   failures: string[];
   /** Rows or workflows that a refused request changed, or that no accepted request accounts for. */
   stateChanges: string[];
+  /** Requests after which work was still in flight when the witness stopped waiting for it. */
+  settleLimits: string[];
 }
 
-/** Each row or workflow run by a key naming it, with its content and the user it belongs to. */
+/** Each row or workflow by a key naming it, with its content (JSON) and the user it belongs to. */
 type Snapshot = Map<string, { owner: string; value: string }>;
 
-/** The grants, attempts and grant events of the stack's app, and its workflows with their status. */
-async function snapshot(stack: Stack): Promise<Snapshot> {
-  const state: Snapshot = new Map();
+/** One look at the state, and the workflows that had work in flight then. */
+interface Look {
+  state: Snapshot;
+  busy: string[];
+}
+
+/** The grants, attempts and grant events of the stack's app. */
+async function rows(stack: Stack, into: Snapshot): Promise<void> {
   const tables = [
     ['grant', 'grants', 'open_id'],
     ['attempt', 'user_auth_sessions', 'id'],
     ['event', 'grant_events', 'id'],
   ] as const;
   for (const [kind, table, key] of tables) {
-    const { rows } = await stack.db.query<{ key: string; owner: string; value: string }>(
+    const { rows: found } = await stack.db.query<{ key: string; owner: string; value: string }>(
       `SELECT ${key}::text AS key, open_id AS owner, to_jsonb(t)::text AS value FROM ${table} t WHERE app_id = $1`,
       [stack.appId],
     );
-    for (const { key: id, owner, value } of rows) state.set(`${kind} ${id}`, { owner, value });
+    for (const { key: id, owner, value } of found) into.set(`${kind} ${id}`, { owner, value });
   }
-  const prefix = grantWorkflowId(stack.appId, '');
-  const query = `TaskQueue = "${stack.config.TEMPORAL_TASK_QUEUE}"`;
-  for await (const workflow of stack.temporal.workflow.list({ query })) {
-    state.set(`workflow ${workflow.workflowId} ${workflow.runId}`, {
-      // A batch's workflow is the batch's own; a grant's, its user's.
-      owner: workflow.workflowId.startsWith(prefix)
-        ? workflow.workflowId.slice(prefix.length)
-        : workflow.workflowId,
-      value: workflow.status.name,
-    });
-  }
-  return state;
 }
 
-/** What differs between two snapshots, and whose it is. */
+/**
+ * The workflows a look describes, by id: every one visibility has listed so far, every user's
+ * that has rows, and those a request named. Visibility only finds them; their run and status come
+ * from describe, since visibility trails the workflows by as much as the machine is loaded.
+ */
+class KnownWorkflows {
+  private readonly ids = new Set<string>();
+  /** Named by the request at hand: described while it lasts, kept once found. */
+  private named = new Set<string>();
+  private readonly grantPrefix: string;
+
+  constructor(private readonly stack: Stack) {
+    this.grantPrefix = grantWorkflowId(stack.appId, '');
+  }
+
+  ownerOf(workflowId: string): string {
+    // A batch's workflow is the batch's own; a grant's, its user's.
+    return workflowId.startsWith(this.grantPrefix) ? workflowId.slice(this.grantPrefix.length) : workflowId;
+  }
+
+  /** The open_ids and batch ids a request names, in its path or body. */
+  nameIn(url: string, body: Buffer): void {
+    this.named = new Set();
+    const text = `${decodedOr(url)} ${body.toString('utf8')}`;
+    const openIds = new Set(text.match(/ou_[A-Za-z0-9_-]{1,64}/g) ?? []);
+    // A refused batch can name a thousand users; what it named beyond these, the end's check of
+    // unaccounted workflows still sees.
+    for (const openId of [...openIds].slice(0, NAMED_PER_REQUEST))
+      this.named.add(grantWorkflowId(this.stack.appId, openId));
+    const batchId = /"batch_id"\s*:\s*"([^"]{1,200})"/.exec(text)?.[1];
+    if (batchId) this.named.add(batchWorkflowId(this.stack.appId, batchId));
+  }
+
+  async look(into: Snapshot): Promise<string[]> {
+    const query = `TaskQueue = "${this.stack.config.TEMPORAL_TASK_QUEUE}"`;
+    for await (const workflow of this.stack.temporal.workflow.list({ query }))
+      this.ids.add(workflow.workflowId);
+    for (const { owner } of into.values()) this.ids.add(grantWorkflowId(this.stack.appId, owner));
+    const busy: string[] = [];
+    await Promise.all(
+      [...new Set([...this.ids, ...this.named])].map(async (id) => {
+        let described;
+        try {
+          described = await this.stack.temporal.workflow.getHandle(id).describe();
+        } catch (err) {
+          if (err instanceof WorkflowNotFoundError) return;
+          throw err;
+        }
+        this.ids.add(id);
+        const { raw } = described;
+        const status = described.status.name;
+        into.set(`workflow ${id}`, {
+          owner: this.ownerOf(id),
+          value: JSON.stringify({ run: described.runId, status }),
+        });
+        // Work in flight: an activity (retries and their backoff included), a workflow task (an
+        // update or signal being handled, an activity's result being taken), a child.
+        const inFlight =
+          (raw.pendingActivities?.length ?? 0) > 0 ||
+          Boolean(raw.pendingWorkflowTask) ||
+          (raw.pendingChildren?.length ?? 0) > 0;
+        if (status === 'RUNNING' && inFlight) busy.push(id);
+      }),
+    );
+    return busy;
+  }
+}
+
+/** A fuzzed path need not be valid percent-encoding; as sent, then. */
+function decodedOr(url: string): string {
+  try {
+    return decodeURIComponent(url);
+  } catch {
+    return url;
+  }
+}
+
+/** How many open_ids of one request the witness describes. */
+const NAMED_PER_REQUEST = 50;
+
+async function look(stack: Stack, workflows: KnownWorkflows): Promise<Look> {
+  const state: Snapshot = new Map();
+  await rows(stack, state);
+  const busy = await workflows.look(state);
+  return { state, busy };
+}
+
+/** What differs between two snapshots, whose it is, and which fields changed. */
 function differences(before: Snapshot, after: Snapshot): { owner: string; change: string }[] {
   const keys = new Set([...before.keys(), ...after.keys()]);
   return [...keys]
     .filter((k) => before.get(k)?.value !== after.get(k)?.value)
-    .map((k) => ({
-      owner: (after.get(k) ?? before.get(k))!.owner,
-      change: `${k} ${before.has(k) ? (after.has(k) ? 'changed' : 'removed') : 'added'}`,
-    }));
+    .map((k) => {
+      const was = before.get(k);
+      const is = after.get(k);
+      const change = !was ? 'added' : !is ? 'removed' : `changed (${changedFields(was.value, is.value)})`;
+      return { owner: (is ?? was)!.owner, change: `${k} ${change}` };
+    });
+}
+
+/** The fields two JSON objects differ in; a status with its old and new value. */
+function changedFields(was: string, is: string): string {
+  const a = JSON.parse(was) as Record<string, unknown>;
+  const b = JSON.parse(is) as Record<string, unknown>;
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])]
+    .filter((field) => JSON.stringify(a[field]) !== JSON.stringify(b[field]))
+    .map((field) => (field === 'status' ? `status ${String(a[field])} → ${String(b[field])}` : field))
+    .join(', ');
 }
 
 const SETTLE_LOOK_MS = 100;
-const SETTLE_LIMIT_MS = 10_000;
+const SETTLE_LIMIT_MS = 120_000;
 
 function sameSnapshot(a: Snapshot, b: Snapshot): boolean {
   return a.size === b.size && [...a].every(([key, { value }]) => b.get(key)?.value === value);
 }
 
 /**
- * The state once an accepted request's effects are over: a grant's workflow goes on after the
- * update answered (it records the card, settles rows), and a refused request next in line must
- * not be blamed for that. Two equal looks in a row, or the limit.
+ * The state once work in flight is over: a grant's workflow goes on after the update answered
+ * (it records the card, retries a Feishu call that failed, settles rows), and a refused request
+ * next in line must not be blamed for that. Settled is: no workflow has an activity, a workflow
+ * task or a child pending, and the rows did not move since the look before. Past the limit, the
+ * workflows still busy are reported, and the witness goes on.
  */
-async function settledSnapshot(stack: Stack): Promise<Snapshot> {
+async function settledSnapshot(
+  stack: Stack,
+  workflows: KnownWorkflows,
+  first: Look | undefined,
+  onLimit: (busy: string[]) => void,
+): Promise<Snapshot> {
   const deadline = Date.now() + SETTLE_LIMIT_MS;
-  let last = await snapshot(stack);
-  while (Date.now() < deadline) {
+  let last = first ?? (await look(stack, workflows));
+  for (;;) {
     await new Promise((resolve) => setTimeout(resolve, SETTLE_LOOK_MS));
-    const next = await snapshot(stack);
-    if (sameSnapshot(last, next)) return next;
+    const next = await look(stack, workflows);
+    if (next.busy.length === 0 && sameSnapshot(last.state, next.state)) return next.state;
+    if (Date.now() > deadline) {
+      onLimit(next.busy);
+      return next.state;
+    }
     last = next;
   }
-  return last;
 }
 
 interface Relayed {
@@ -212,19 +322,28 @@ async function readBody(req: http.IncomingMessage): Promise<Buffer> {
  * Users of accepted or attempted authorization requests, and accepted batches with their users,
  * are the only ones that may own rows and workflows at the end.
  */
-async function startWitness(stack: Stack) {
+async function startWitness(stack: Stack, onProgress?: FuzzOptions['onProgress']) {
   const target = new URL(stack.apiUrl);
   const byStatus: Record<string, number> = {};
   const stateChanges: string[] = [];
   const owners = new Set<string>();
+  const settleLimits: string[] = [];
+  const workflows = new KnownWorkflows(stack);
   let queue: Promise<void> = Promise.resolve();
   /** After a request that may have started work, the next comparison waits for it to end. */
   let unsettled = false;
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const body = await readBody(req);
-    const before = unsettled ? await settledSnapshot(stack) : await snapshot(stack);
+    workflows.nameIn(req.url ?? '/', body);
+    const settle = (first?: Look) =>
+      settledSnapshot(stack, workflows, first, (busy) =>
+        settleLimits.push(`${req.method} ${req.url}: still busy ${busy.join(', ')}`),
+      );
+    const before = unsettled ? await settle() : (await look(stack, workflows)).state;
     const answer = await relay(target, req, body);
     byStatus[answer.status] = (byStatus[answer.status] ?? 0) + 1;
+    const requests = Object.values(byStatus).reduce((n, m) => n + m, 0);
+    if (requests % PROGRESS_EVERY === 0) onProgress?.({ requests, byStatus, stateChanges });
     const asked = req.method === 'POST' && new URL(req.url ?? '/', target).pathname === '/v1/authorizations';
     const attempted = asked && answer.status === 422 && errorCode(answer.body) === 'card_not_sent';
     const openId = asked && (attempted || answer.status < 300) ? requestedOpenId(body) : undefined;
@@ -237,7 +356,10 @@ async function startWitness(stack: Stack) {
       for (const owner of await settleBatch(stack, body, answer.body)) owners.add(owner);
     }
     if (answer.status < 200 || answer.status > 299) {
-      for (const { owner, change } of differences(before, await snapshot(stack))) {
+      // A refusal that set work going is waited for, so what that work changes is seen.
+      const after = await look(stack, workflows);
+      const settled = after.busy.length > 0 ? await settle(after) : after.state;
+      for (const { owner, change } of differences(before, settled)) {
         if (owner !== openId) stateChanges.push(`${req.method} ${req.url} → ${answer.status}: ${change}`);
       }
     }
@@ -258,9 +380,10 @@ async function startWitness(stack: Stack) {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     byStatus,
     stateChanges,
+    settleLimits,
     /** Rows and workflows of users no accepted request named: a refused request made them. */
     unaccounted: async () =>
-      [...(await snapshot(stack)).entries()]
+      [...(await look(stack, workflows)).state.entries()]
         .filter(([, { owner }]) => !owners.has(owner))
         .map(([key]) => `${key}: no accepted request accounts for it`),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
@@ -279,7 +402,15 @@ export interface FuzzOptions {
   reportDir: string;
   /** Receives schemathesis' console output. */
   output?: (chunk: string) => void;
+  /** Told the counts so far every few hundred requests, so a run cut short still says something. */
+  onProgress?: (counts: {
+    requests: number;
+    byStatus: Record<string, number>;
+    stateChanges: string[];
+  }) => void;
 }
+
+const PROGRESS_EVERY = 500;
 
 /** What the JSON report says about failures: one entry per kind, with the operations it hit. */
 interface JsonReport {
@@ -378,7 +509,7 @@ async function runSchemathesis(
 export async function fuzzApi({ stack, keys }: FuzzStack, options: FuzzOptions): Promise<FuzzReport> {
   const st = await findOrInstallSchemathesis();
   mkdirSync(options.reportDir, { recursive: true });
-  const witness = await startWitness(stack);
+  const witness = await startWitness(stack, options.onProgress);
   const openIds = Array.from({ length: 12 }, (_, i) => stack.sandbox.openIdOf(stack.appId, i));
   const byCheck: Record<string, CheckCounts> = {};
   const failures: string[] = [];
@@ -395,7 +526,15 @@ export async function fuzzApi({ stack, keys }: FuzzStack, options: FuzzOptions):
     const serverErrors = Object.entries(witness.byStatus)
       .filter(([status]) => Number(status) >= 500)
       .reduce((sum, [, n]) => sum + n, 0);
-    return { requests, byStatus: witness.byStatus, byCheck, serverErrors, failures, stateChanges };
+    return {
+      requests,
+      byStatus: witness.byStatus,
+      byCheck,
+      serverErrors,
+      failures,
+      stateChanges,
+      settleLimits: witness.settleLimits,
+    };
   } finally {
     await witness.close();
   }
