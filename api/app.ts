@@ -16,6 +16,7 @@ import { AttemptWaits } from './attempt-waits.ts';
 import { audited, auditStream } from './audit.ts';
 import { errorHandler } from './errors.ts';
 import { createCallbackHandlers, type CallbackHandlers } from './feishu/handlers.ts';
+import { userCardLimit } from './feishu/user-limit.ts';
 import { httpEventOperations, httpEventRoutes } from './feishu/http-events.ts';
 import type { GrantService } from './grants.ts';
 import { openApiRoutes, type Operation } from './openapi.ts';
@@ -44,6 +45,7 @@ export interface AppOptions {
     | 'TEMPORAL_NAMESPACE'
     | 'AUTHORIZATION_REQUESTS_PER_MINUTE'
     | 'AUTHORIZATION_REQUEST_BURST'
+    | 'USER_CARD_REQUESTS_PER_MINUTE'
     | 'MAX_WAITING_REQUESTS'
     | 'FEISHU_DOMAIN'
     | 'PROXY_ALLOW'
@@ -64,7 +66,7 @@ export interface AppOptions {
   temporal: Client;
   grants: GrantService;
   /** The app's own Feishu calls: its enabled scopes (checked before a card is sent), chat members. */
-  feishu: Pick<FeishuGateway, 'enabledUserScopes' | 'chatMemberOpenIds'>;
+  feishu: Pick<FeishuGateway, 'enabledUserScopes' | 'chatMemberOpenIds' | 'sendText'>;
   logger: Logger;
   accessTokenMarginSeconds: number;
 }
@@ -84,7 +86,14 @@ export function createApp(options: AppOptions): Api {
   const { config, db, cipher, temporal, grants, feishu, logger } = options;
   const enabledScopes = new EnabledScopes(feishu, logger, config.APP_SCOPES_CACHE_SECONDS * 1000);
   const app = new Koa({ proxy: true });
-  const handlers = createCallbackHandlers({ grants, db, enabledScopes, logger });
+  const handlers = createCallbackHandlers({
+    grants,
+    db,
+    enabledScopes,
+    userLimit: userCardLimit(db, config.USER_CARD_REQUESTS_PER_MINUTE),
+    feishu,
+    logger,
+  });
   const stops: (() => Promise<void>)[] = [];
   const operations: Operation[] = [
     ...healthOperations,

@@ -232,6 +232,8 @@ const schema = z.object({
   // Per API key and per API replica: POST /v1/authorizations, each of which may DM a user a card.
   AUTHORIZATION_REQUESTS_PER_MINUTE: z.coerce.number().positive().default(60),
   AUTHORIZATION_REQUEST_BURST: z.coerce.number().int().min(1).default(20),
+  // Per user, across API replicas: cards a user asks for themselves (a DM command, the Retry button).
+  USER_CARD_REQUESTS_PER_MINUTE: z.coerce.number().int().min(1).default(5),
   // How long the API trusts the app's enabled scopes as Feishu listed them (the scope pre-check).
   APP_SCOPES_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
   // The proxy (/v1/users/:openId/proxy/open-apis/…): what each key may call, and how often per

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Db } from '../../lib/db.ts';
 import type { EnabledScopes } from '../../lib/feishu/enabled-scopes.ts';
+import type { FeishuGateway } from '../../lib/feishu/gateway.ts';
 import type { Text } from '../../lib/i18n.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { getSession } from '../../lib/store/sessions.ts';
@@ -12,6 +13,7 @@ import { revokeGrant } from '../revoke.ts';
 import { scopeParam } from '../routes/params.ts';
 import { assertWithinScopeCap } from '../scope-cap.ts';
 import { assertScopesEnabled } from '../scope-check.ts';
+import type { UserCardLimit } from './user-limit.ts';
 
 /** What Feishu shows the clicking user at once; the card itself changes afterwards. */
 export interface CallbackAnswer {
@@ -68,7 +70,12 @@ const cardAction = z.object({
 
 const dmEvent = z.object({
   sender: z.object({ sender_id: z.object({ open_id: z.string() }) }),
-  message: z.object({ chat_type: z.string(), message_type: z.string(), content: z.string() }),
+  message: z.object({
+    message_id: z.string().optional(),
+    chat_type: z.string(),
+    message_type: z.string(),
+    content: z.string(),
+  }),
 });
 
 const AUTH_COMMAND = /^\s*(授权|\/auth)(\s+.*)?$/i;
@@ -77,16 +84,30 @@ function toast(type: CallbackAnswer['toast']['type'], text: Text): CallbackAnswe
   return { toast: { type, content: text.zh_cn, i18n: text } };
 }
 
+/** What a user who asked for cards too often is told: on the Retry toast, or once a window by DM. */
+function slowDown(seconds: number): Text {
+  return {
+    zh_cn: `操作过于频繁，请 ${seconds} 秒后再试`,
+    en_us: `Too many requests: try again in ${seconds} s`,
+  };
+}
+
 /** Card buttons and bot DMs, whichever transport (long connection or HTTP) brought them. */
 export function createCallbackHandlers({
   grants,
   db,
   enabledScopes,
+  userLimit,
+  feishu,
   logger,
 }: {
   grants: GrantService;
   db: Db;
   enabledScopes: EnabledScopes;
+  /** Bounds the cards a user's own DMs and Retry clicks ask for. */
+  userLimit: UserCardLimit;
+  /** Tells a user who DMs too often to slow down. */
+  feishu: Pick<FeishuGateway, 'sendText'>;
   logger: Logger;
 }) {
   const audit = auditStream(logger);
@@ -129,6 +150,11 @@ export function createCallbackHandlers({
           };
         }
         case 'retry': {
+          const ask = await userLimit.take(openId);
+          if (!ask.allowed) {
+            logger.info({ source: 'card_retry', outcome: 'rate_limited' }, 'Retry refused: too many asks');
+            return { answer: toast('warning', slowDown(ask.retryAfterSeconds)) };
+          }
           const previous = await getSession(db, attemptId);
           return {
             answer: toast('info', { zh_cn: '正在重新发起授权', en_us: 'Starting a new authorization' }),
@@ -165,6 +191,17 @@ export function createCallbackHandlers({
       if (!match) return;
       const scopes = (match[2] ?? '').split(/\s+/).filter((s) => scopeParam.safeParse(s).success);
       const openId = parsed.data.sender.sender_id.open_id;
+      const locale = match[1] === '授权' ? 'zh_cn' : 'en_us';
+      const ask = await userLimit.take(openId);
+      if (!ask.allowed) {
+        logger.info({ source: 'bot_message', outcome: 'rate_limited' }, 'DM request refused: too many asks');
+        if (ask.firstRefusal) {
+          // Keyed by the DM, so a redelivered event does not send a second reply.
+          const uuid = `slow_down:${parsed.data.message.message_id ?? ask.retryAfterSeconds}`.slice(0, 50);
+          await feishu.sendText(openId, slowDown(ask.retryAfterSeconds)[locale], uuid);
+        }
+        return;
+      }
       try {
         await assertWithinScopeCap(db, grants.appId, openId, scopes);
         await assertScopesEnabled(enabledScopes, grants.appId, scopes);
@@ -176,7 +213,7 @@ export function createCallbackHandlers({
       }
       await grants.request(openId, {
         scopes,
-        locale: match[1] === '授权' ? 'zh_cn' : 'en_us',
+        locale,
         source: 'bot_message',
       });
       logger.info({ source: 'bot_message' }, 'authorization requested by DM');

@@ -293,13 +293,28 @@ export class FeishuGateway {
   }
 
   /** Sends an interactive card; `uuid` makes a retried send return the first message instead of a second. */
-  async sendCard(openId: string, card: object, uuid: string, signal?: AbortSignal): Promise<string> {
+  sendCard(openId: string, card: object, uuid: string, signal?: AbortSignal): Promise<string> {
+    return this.sendMessage(openId, 'interactive', card, uuid, signal);
+  }
+
+  /** Sends a plain text message; `uuid` as for sendCard. */
+  sendText(openId: string, text: string, uuid: string, signal?: AbortSignal): Promise<string> {
+    return this.sendMessage(openId, 'text', { text }, uuid, signal);
+  }
+
+  private async sendMessage(
+    openId: string,
+    msgType: 'interactive' | 'text',
+    content: object,
+    uuid: string,
+    signal?: AbortSignal,
+  ): Promise<string> {
     const result = await this.call(
       'im.message.create',
       () =>
         this.client.im.v1.message.create({
           params: { receive_id_type: 'open_id' },
-          data: { receive_id: openId, msg_type: 'interactive', content: JSON.stringify(card), uuid },
+          data: { receive_id: openId, msg_type: msgType, content: JSON.stringify(content), uuid },
         }),
       signal,
     );

@@ -1,0 +1,51 @@
+import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+import type { Db } from '../../lib/db.ts';
+
+/** How a user's own ask for a card went against their limit. */
+export type UserAsk =
+  | { allowed: true }
+  | {
+      allowed: false;
+      retryAfterSeconds: number;
+      /** The window's first refusal: the one that may tell the user, so the telling is not spam. */
+      firstRefusal: boolean;
+    };
+
+export interface UserCardLimit {
+  take(openId: string): Promise<UserAsk>;
+}
+
+const WINDOW_SECONDS = 60;
+
+/**
+ * The cards a user may ask for themselves (a DM command, the card's Retry) per minute, whatever
+ * they send. Counted in PostgreSQL, so every API replica draws on one count per user: a fixed
+ * window from their first ask, then a fresh one.
+ */
+export function userCardLimit(db: Db, perMinute: number): UserCardLimit {
+  const limiter = new RateLimiterPostgres({
+    storeClient: db,
+    storeType: 'pool',
+    tableName: 'user_rate_limits',
+    // A migration made it: the runtime database role may not create tables.
+    tableCreated: true,
+    keyPrefix: 'user_cards',
+    points: perMinute,
+    duration: WINDOW_SECONDS,
+  });
+  return {
+    async take(openId) {
+      try {
+        await limiter.consume(openId);
+        return { allowed: true };
+      } catch (err) {
+        if (!(err instanceof RateLimiterRes)) throw err;
+        return {
+          allowed: false,
+          retryAfterSeconds: Math.max(1, Math.ceil(err.msBeforeNext / 1000)),
+          firstRefusal: err.consumedPoints === perMinute + 1,
+        };
+      }
+    },
+  };
+}
