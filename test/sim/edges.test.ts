@@ -330,4 +330,26 @@ describe('a grant at the edges of its runs', () => {
     },
     TIMEOUT_MS,
   );
+  it(
+    "asks for a token read's refresh with priority key 1, ahead of the scheduled ones",
+    async () => {
+      const s = await start();
+      const user = s.user('ou_edge_priority', '蒋三');
+      await authorize(user, [CALENDAR]);
+      await s.runTo(s.at(6.5), [user.openId]);
+      expect(rotationDays(s, user), 'a scheduled refresh').toHaveLength(1);
+      const validUntil = (await s.time.now()) + 3 * HOUR;
+      await s.step(user.openId, 'GET token, valid for 3 hours', () =>
+        s.grants.ensureFresh(user.openId, validUntil),
+      );
+      expect(rotationDays(s, user), 'and one for the read').toHaveLength(2);
+
+      const { events } = await s.client.workflow.getHandle(user.workflowId).fetchHistory();
+      const refreshes = (events ?? [])
+        .map((e) => e.activityTaskScheduledEventAttributes)
+        .filter((a) => a?.activityType?.name === 'refreshGrant');
+      expect(refreshes.map((a) => a?.priority?.priorityKey ?? 0)).toEqual([0, 1]);
+    },
+    TIMEOUT_MS,
+  );
 });
