@@ -14,6 +14,11 @@ const DEFAULT_SHARDS = 2 * availableParallelism();
 /** How a shard's process hands its report (and its news) to the run that started it. */
 const REPORT_LINE = 'SIM_REPORT ';
 const SERVER_UP_LINE = 'SIM_SERVER_UP';
+/**
+ * A long run outlasts a busy spell on the machine; its JVM has five seconds a try to listen, and
+ * a shard that gives up ends the run.
+ */
+const SERVER_START_ATTEMPTS = 30;
 
 const USAGE = `npm run simulate -- [--grants N] [--days D] [--seed S] [--shards K] [--check-every DAYS] [--restarts] [--workflows PATH]
 
@@ -94,7 +99,7 @@ async function runHere(args: Args, signal: AbortSignal): Promise<RunReport> {
   installQuietRuntime();
   const server = await findOrBuildTimeSkippingServer();
   return runOnOwnServer({
-    startEnv: () => startTimeSkippingEnv(server),
+    startEnv: () => startTimeSkippingEnv(server, {}, SERVER_START_ATTEMPTS),
     seed: args.seed,
     grants: args.grants,
     days: args.days,

@@ -28,8 +28,9 @@ const INDEXED_VALUE_TYPES: Record<
 export async function startTimeSkippingEnv(
   executable: string,
   options: Omit<TimeSkippingTestWorkflowEnvironmentOptions, 'server'> = {},
+  startAttempts = DEFAULT_START_ATTEMPTS,
 ): Promise<TestWorkflowEnvironment> {
-  const env = await startServer(executable, options);
+  const env = await startServer(executable, options, startAttempts);
   try {
     await env.connection.operatorService.addSearchAttributes({
       namespace: env.namespace ?? 'default',
@@ -44,12 +45,13 @@ export async function startTimeSkippingEnv(
   return env;
 }
 
-const START_ATTEMPTS = 5;
+const DEFAULT_START_ATTEMPTS = 5;
 
 /** The SDK gives the server five seconds to listen; a JVM on a busy machine can take longer. */
 async function startServer(
   executable: string,
   options: Omit<TimeSkippingTestWorkflowEnvironmentOptions, 'server'>,
+  attempts: number,
 ): Promise<TestWorkflowEnvironment> {
   for (let attempt = 1; ; attempt++) {
     try {
@@ -60,7 +62,7 @@ async function startServer(
     } catch (err) {
       // The core bridge's errors are not always instances of this realm's Error.
       const slowStart = String(err).includes('did not start within');
-      if (!slowStart || attempt === START_ATTEMPTS) throw err;
+      if (!slowStart || attempt === attempts) throw err;
     }
   }
 }
