@@ -1,10 +1,10 @@
-import { Context } from '@temporalio/activity';
 import { HttpError } from '../api/errors.ts';
 import type { GrantService } from '../api/grants.ts';
 import { revokeIfGranted } from '../api/revoke.ts';
 import { assertWithinScopeCap } from '../api/scope-cap.ts';
 import type { Db } from '../lib/db.ts';
 import type { Logger } from '../lib/logger.ts';
+import { waitOnGrant } from './grant-wait.ts';
 import {
   finishBatch,
   getBatchWork,
@@ -25,8 +25,6 @@ export interface BatchItemRef {
   batchId: string;
   position: number;
 }
-
-const HEARTBEAT_MS = 5_000;
 
 /** Asks the user's grant exactly as POST /v1/authorizations does, and says what came of it. */
 async function request(deps: BatchDeps, work: BatchWork): Promise<BatchItemOutcome> {
@@ -66,19 +64,10 @@ export function batchActivities(deps: BatchDeps) {
     async processBatchItem(ref: BatchItemRef): Promise<void> {
       const work = await getBatchWork(deps.db, ref.appId, ref.batchId, ref.position);
       if (!work || work.result !== 'queued') return;
-      const context = Context.current();
-      const beat = setInterval(() => context.heartbeat(), HEARTBEAT_MS);
-      try {
-        // A stopping worker cancels the activity after its grace time; the grant it waits on may be
-        // served by that same worker, so waiting on would hold the shutdown. The retry asks again.
-        const outcome = await Promise.race([
-          work.kind === 'request' ? request(deps, work) : revoke(deps, work),
-          context.cancelled,
-        ]);
-        await settleBatchItem(deps.db, ref.appId, ref.batchId, ref.position, outcome);
-      } finally {
-        clearInterval(beat);
-      }
+      const outcome = await waitOnGrant(() =>
+        work.kind === 'request' ? request(deps, work) : revoke(deps, work),
+      );
+      await settleBatchItem(deps.db, ref.appId, ref.batchId, ref.position, outcome);
     },
 
     async failBatchItem(ref: BatchItemRef): Promise<void> {

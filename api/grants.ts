@@ -2,13 +2,16 @@ import {
   ApplicationFailure,
   WithStartWorkflowOperation,
   WorkflowNotFoundError,
+  WorkflowExecutionAlreadyStartedError,
   WorkflowUpdateFailedError,
   type Client,
   type WorkflowStartOptions,
 } from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
 import { HttpError } from './errors.ts';
 import { FeishuAppId, FeishuAuthStatus, FeishuOpenId } from '../lib/search-attributes.ts';
 import { normalizeScopes } from '../lib/feishu/oauth.ts';
+import { feishuCallbackWorkflow, type CallbackWorkflowInput } from '../workflows/callback.ts';
 import { CARD_NOT_SENT, grantWorkflow } from '../workflows/grant.ts';
 import {
   cancelAttempt,
@@ -18,7 +21,7 @@ import {
   requestAuthorization,
   revoke,
 } from '../workflows/messages.ts';
-import { grantWorkflowId } from '../workflows/task-queues.ts';
+import { callbackWorkflowId, grantWorkflowId } from '../workflows/task-queues.ts';
 import type {
   AttemptOutcome,
   AuthFlow,
@@ -120,6 +123,40 @@ export class GrantService {
       });
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError || err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Hands a Feishu callback's work to Temporal before Feishu is answered: once the workflow is
+   * started the work is durable, whatever happens to this process. The event id names the
+   * workflow, so a re-delivered event (while Temporal keeps the first, the namespace's
+   * retention) starts nothing new. Throws 503 when Temporal does not take it by `signal`: the
+   * callback is then answered as failed, and Feishu re-delivers an event.
+   */
+  async handOff(
+    eventId: string | undefined,
+    input: CallbackWorkflowInput,
+    signal: AbortSignal,
+  ): Promise<void> {
+    try {
+      await this.client.withAbortSignal(signal, () =>
+        this.client.workflow.start(feishuCallbackWorkflow, {
+          workflowId: callbackWorkflowId(this.appId, eventId ?? randomUUID()),
+          taskQueue: this.taskQueue,
+          args: [input],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        }),
+      );
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return;
+      if (signal.aborted)
+        throw new HttpError(
+          503,
+          'unavailable',
+          'Temporal did not take the work in time; Feishu may send it again',
+        );
       throw err;
     }
   }

@@ -40,13 +40,15 @@ runMain('worker', async () => {
   const connection = await connectOrExplain(config.TEMPORAL_ADDRESS, () =>
     NativeConnection.connect(temporalConnectionOptions(config)),
   );
-  // Batch activities ask grants as the API does: update-with-start through a client of their own.
+  // Batch and callback activities ask grants as the API does: update-with-start through a client
+  // of their own, with the API's default flow for requests that name none (DMs, Retry).
   const client = await connectTemporal(config);
   const grants = new GrantService(
     client,
     requireFeishuApp(config).appId,
     config.TEMPORAL_TASK_QUEUE,
     grantSettingsFrom(config),
+    config.FEISHU_AUTH_FLOW,
   );
   const workers = await createGrantWorkers({
     connection,
@@ -55,7 +57,8 @@ runMain('worker', async () => {
     deps,
     payloadCodecKeys: config.PAYLOAD_CODEC_KEYS,
     refreshesPerSecond: config.REFRESH_RATE_PER_SECOND,
-    batch: { grants, cardsPerSecond: config.BATCH_CARDS_PER_SECOND },
+    grants,
+    batch: { cardsPerSecond: config.BATCH_CARDS_PER_SECOND },
     maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
     shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,
   });

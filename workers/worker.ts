@@ -10,6 +10,7 @@ import {
 } from '@temporalio/worker';
 import type { GrantService } from '../api/grants.ts';
 import { batchActivities } from '../activities/batch.ts';
+import { callbackActivities } from '../activities/callbacks.ts';
 import { createActivities, type ServiceDeps } from '../activities/index.ts';
 import type { KeyRingEntry } from '../lib/config.ts';
 import { failureConverterPath, grantDataConverter, payloadConverterPath } from '../lib/data-converter.ts';
@@ -77,10 +78,12 @@ export interface GrantWorkerOptions {
    */
   refreshesPerSecond: number;
   /**
-   * Batches ask each user's grant through the same service the API uses, paced to
-   * `cardsPerSecond` across all workers (BATCH_CARDS_PER_SECOND): each may send a card.
+   * The service the API asks grants through: batches and Feishu callbacks' work ask each user's
+   * grant through it too.
    */
-  batch: { grants: GrantService; cardsPerSecond: number };
+  grants: GrantService;
+  /** Batch users are paced to `cardsPerSecond` across all workers (BATCH_CARDS_PER_SECOND): each may send a card. */
+  batch: { cardsPerSecond: number };
   /** Workflows kept in memory between tasks; the rest are replayed from history when they wake. */
   maxCachedWorkflows?: number;
   /**
@@ -92,7 +95,10 @@ export interface GrantWorkerOptions {
   shutdownGraceMs?: number;
 }
 
-type RefreshWorkerOptions = Omit<GrantWorkerOptions, 'maxCachedWorkflows' | 'workflowBundle' | 'batch'>;
+type RefreshWorkerOptions = Omit<
+  GrantWorkerOptions,
+  'maxCachedWorkflows' | 'workflowBundle' | 'batch' | 'grants'
+>;
 
 /**
  * The refresh queue's worker: the grants' token-endpoint calls that no browser waits on
@@ -125,7 +131,7 @@ export function createRefreshWorker(
  * the Temporal server, so a batch of 1,000 stays inside Feishu's message budget for the app.
  */
 function createBatchWorker(
-  options: RefreshWorkerOptions & Pick<GrantWorkerOptions, 'batch'>,
+  options: RefreshWorkerOptions & Pick<GrantWorkerOptions, 'batch' | 'grants'>,
 ): Promise<Worker> {
   return Worker.create({
     connection: options.connection,
@@ -134,7 +140,7 @@ function createBatchWorker(
     dataConverter: grantDataConverter(options.payloadCodecKeys, { refuseUnencrypted: true }),
     activities: batchActivities({
       db: options.deps.db,
-      grants: options.batch.grants,
+      grants: options.grants,
       logger: options.deps.logger,
     }),
     maxTaskQueueActivitiesPerSecond: options.batch.cardsPerSecond,
@@ -143,8 +149,8 @@ function createBatchWorker(
 }
 
 /**
- * Three workers in one process: the main queue runs grant and batch workflows and the grants'
- * Feishu calls; the refresh queue runs only refreshes and device-code polls (createRefreshWorker); the batch queue, one
+ * Three workers in one process: the main queue runs grant, batch and callback workflows, the
+ * grants' Feishu calls and the callbacks' work; the refresh queue runs only refreshes and device-code polls (createRefreshWorker); the batch queue, one
  * paced activity per user of a batch (createBatchWorker).
  */
 export async function createGrantWorkers(options: GrantWorkerOptions): Promise<Worker[]> {
@@ -155,7 +161,10 @@ export async function createGrantWorkers(options: GrantWorkerOptions): Promise<W
     taskQueue: options.taskQueue,
     ...workflowSource(options.workflowBundle),
     dataConverter: grantDataConverter(options.payloadCodecKeys, { refuseUnencrypted: true }),
-    activities,
+    activities: {
+      ...activities,
+      ...callbackActivities({ db: options.deps.db, grants: options.grants, logger: options.deps.logger }),
+    },
     maxCachedWorkflows: options.maxCachedWorkflows,
     shutdownGraceTime: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
   });

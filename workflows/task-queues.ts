@@ -27,3 +27,8 @@ export function batchTaskQueue(taskQueue: string): string {
 export function batchWorkflowId(appId: string, batchId: string): string {
   return `feishu-batch:${appId}:${batchId}`;
 }
+
+/** One workflow per Feishu callback (a card click, a DM), named by Feishu's event id. */
+export function callbackWorkflowId(appId: string, eventId: string): string {
+  return `feishu-callback:${appId}:${eventId}`;
+}

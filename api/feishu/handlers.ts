@@ -4,12 +4,9 @@ import type { EnabledScopes } from '../../lib/feishu/enabled-scopes.ts';
 import type { FeishuGateway } from '../../lib/feishu/gateway.ts';
 import type { Text } from '../../lib/i18n.ts';
 import type { Logger } from '../../lib/logger.ts';
-import { getSession } from '../../lib/store/sessions.ts';
-import { auditStream, failureOutcome } from '../audit.ts';
+import type { CallbackWork } from '../../workflows/callback.ts';
 import { HttpError } from '../errors.ts';
-import { isOutage } from '../outage.ts';
 import type { GrantService } from '../grants.ts';
-import { revokeGrant } from '../revoke.ts';
 import { scopeParam } from '../routes/params.ts';
 import { assertWithinScopeCap } from '../scope-cap.ts';
 import { assertScopesEnabled } from '../scope-check.ts';
@@ -20,40 +17,24 @@ export interface CallbackAnswer {
   toast: { type: 'success' | 'info' | 'warning' | 'error'; content: string; i18n: Text };
 }
 
-export interface HandledCallback {
-  answer: CallbackAnswer;
-  /** Work that changes the card: run only after the answer has been sent (docs/feishu-facts.md §5). */
-  after?: () => Promise<void>;
-}
-
-/** How long the work after a card click keeps trying while PostgreSQL or Temporal is unreachable. */
-export const AFTER_ANSWER_PATIENCE_MS = 180_000;
+/** How long Feishu waits for a callback's answer before it gives up on it. */
+export const FEISHU_ANSWER_WINDOW_MS = 3_000;
 
 /**
- * Runs a click's work once its answer is out. The user was already told it is happening, so a
- * PostgreSQL or Temporal outage (a restart, a failover) is waited out, retrying with backoff,
- * instead of dropping the Cancel, Revoke or Retry they pressed; every step is safe to repeat.
+ * How long a callback's work may take to reach Temporal: what is left of Feishu's window
+ * carries the answer back.
  */
-export async function runAfterAnswer(
-  after: () => Promise<void>,
-  logger: Logger,
-  patienceMs = AFTER_ANSWER_PATIENCE_MS,
-): Promise<void> {
-  const deadline = Date.now() + patienceMs;
-  for (let delay = 1_000; ; delay = Math.min(delay * 2, 10_000)) {
-    try {
-      await after();
-      return;
-    } catch (err) {
-      const transient = isOutage(err) || (err instanceof HttpError && err.status === 503);
-      if (!transient || Date.now() + delay > deadline) {
-        logger.error({ err }, 'card action failed');
-        return;
-      }
-      logger.warn({ err }, 'card action waits for PostgreSQL or Temporal; trying again');
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
-  }
+export const HANDOFF_BUDGET_MS = 2_000;
+
+/** Settles as `work` does, or rejects 503 once `signal` aborts (PostgreSQL or Temporal too slow to answer in time). */
+function beforeAbort<T>(signal: AbortSignal, work: Promise<T>): Promise<T> {
+  const aborted = new Promise<never>((_, reject) => {
+    const refuse = () =>
+      reject(new HttpError(503, 'unavailable', 'the callback could not be handled in time'));
+    if (signal.aborted) refuse();
+    else signal.addEventListener('abort', refuse, { once: true });
+  });
+  return Promise.race([work, aborted]);
 }
 
 const cardAction = z.object({
@@ -92,7 +73,12 @@ function slowDown(seconds: number): Text {
   };
 }
 
-/** Card buttons and bot DMs, whichever transport (long connection or HTTP) brought them. */
+/**
+ * Card buttons and bot DMs, whichever transport (long connection or HTTP) brought them. Nothing
+ * is acted on here: the work is handed to a workflow (GrantService.handOff) before Feishu is
+ * answered, and the workflow acts once Feishu's wait for the answer is over, so an API that dies
+ * after answering loses nothing and a card never changes while its answer is on the way.
+ */
 export function createCallbackHandlers({
   grants,
   db,
@@ -100,6 +86,7 @@ export function createCallbackHandlers({
   userLimit,
   feishu,
   logger,
+  handOffBudgetMs = HANDOFF_BUDGET_MS,
 }: {
   grants: GrantService;
   db: Db;
@@ -109,70 +96,66 @@ export function createCallbackHandlers({
   /** Tells a user who DMs too often to slow down. */
   feishu: Pick<FeishuGateway, 'sendText'>;
   logger: Logger;
+  handOffBudgetMs?: number;
 }) {
-  const audit = auditStream(logger);
+  const handOff = (eventId: string | undefined, work: CallbackWork, receivedAt: number) => {
+    const signal = AbortSignal.timeout(Math.max(0, receivedAt + handOffBudgetMs - Date.now()));
+    // The client's own abort can lag behind a connection it is still dialling; the answer may not.
+    return beforeAbort(
+      signal,
+      grants.handOff(eventId, { work, notBefore: receivedAt + FEISHU_ANSWER_WINDOW_MS }, signal),
+    );
+  };
   return {
-    async onCardAction(raw: unknown): Promise<HandledCallback> {
+    /**
+     * The toast to answer with. When the work could not be handed over in time the toast says
+     * the click did not go through (Feishu does not re-deliver a card callback; the user presses again).
+     */
+    async onCardAction(raw: unknown, eventId: string | undefined): Promise<CallbackAnswer> {
+      const receivedAt = Date.now();
       const parsed = cardAction.safeParse(raw);
-      if (!parsed.success) {
-        return { answer: toast('error', { zh_cn: '无法识别的操作', en_us: 'Unrecognised action' }) };
-      }
+      if (!parsed.success) return toast('error', { zh_cn: '无法识别的操作', en_us: 'Unrecognised action' });
       const { operator, action, context } = parsed.data;
       const { open_id: openId, attempt_id: attemptId } = action.value;
       // A shared card can be clicked by anyone in the chat; only its owner may act on it.
       if (operator?.open_id !== openId) {
-        return {
-          answer: toast('warning', { zh_cn: '这张卡片不是发给你的', en_us: 'This card is for someone else' }),
-        };
+        return toast('warning', { zh_cn: '这张卡片不是发给你的', en_us: 'This card is for someone else' });
       }
-      switch (action.value.action) {
-        case 'cancel':
-          return {
-            answer: toast('info', { zh_cn: '已取消授权请求', en_us: 'Request cancelled' }),
-            after: () => grants.cancel(openId, attemptId),
-          };
-        case 'revoke': {
-          const record = {
-            action: 'authorization.revoke',
-            by: { card_operator: openId },
-            open_id: openId,
-          } as const;
-          return {
-            answer: toast('success', { zh_cn: '正在撤销授权', en_us: 'Revoking your authorization' }),
-            after: () =>
-              revokeGrant(db, grants, openId, { source: 'card', by: record.by }).then(
-                () => audit({ ...record, outcome: 'ok', status: 200 }),
-                (err: unknown) => {
-                  audit({ ...record, ...failureOutcome(err) });
-                  throw err;
-                },
-              ),
-          };
-        }
-        case 'retry': {
-          const ask = await userLimit.take(openId);
+      const work: CallbackWork =
+        action.value.action === 'retry'
+          ? { action: 'retry', openId, attemptId, messageId: context?.open_message_id }
+          : action.value.action === 'cancel'
+            ? { action: 'cancel', openId, attemptId }
+            : { action: 'revoke', openId };
+      try {
+        if (work.action === 'retry') {
+          const ask = await beforeAbort(AbortSignal.timeout(handOffBudgetMs), userLimit.take(openId));
           if (!ask.allowed) {
             logger.info({ source: 'card_retry', outcome: 'rate_limited' }, 'Retry refused: too many asks');
-            return { answer: toast('warning', slowDown(ask.retryAfterSeconds)) };
+            return toast('warning', slowDown(ask.retryAfterSeconds));
           }
-          const previous = await getSession(db, attemptId);
-          return {
-            answer: toast('info', { zh_cn: '正在重新发起授权', en_us: 'Starting a new authorization' }),
-            after: async () => {
-              await grants.request(openId, {
-                scopes: previous?.scopes ?? [],
-                locale: previous?.locale,
-                source: 'card_retry',
-                reuseMessageId: context?.open_message_id,
-              });
-            },
-          };
         }
+        await handOff(eventId, work, receivedAt);
+      } catch (err) {
+        logger.warn(
+          { err, action: work.action },
+          'card action not handed over in time; the user is asked to press again',
+        );
+        return toast('error', {
+          zh_cn: '操作未能完成，请再点一次',
+          en_us: 'That did not go through; please press the button again',
+        });
       }
+      return ACKNOWLEDGED[action.value.action];
     },
 
-    /** A DM of "授权" or "/auth [scopes…]" asks for authorization; anything else is left alone. */
-    async onMessage(raw: unknown): Promise<void> {
+    /**
+     * A DM of "授权" or "/auth [scopes…]" asks for authorization; anything else is left alone.
+     * Throws when the request could not be handed over in time, so the event is answered as
+     * failed and Feishu delivers it again.
+     */
+    async onMessage(raw: unknown, eventId: string | undefined): Promise<void> {
+      const receivedAt = Date.now();
       const parsed = dmEvent.safeParse(raw);
       if (
         !parsed.success ||
@@ -192,33 +175,42 @@ export function createCallbackHandlers({
       const scopes = (match[2] ?? '').split(/\s+/).filter((s) => scopeParam.safeParse(s).success);
       const openId = parsed.data.sender.sender_id.open_id;
       const locale = match[1] === '授权' ? 'zh_cn' : 'en_us';
-      const ask = await userLimit.take(openId);
+      const deadline = AbortSignal.timeout(handOffBudgetMs);
+      const ask = await beforeAbort(deadline, userLimit.take(openId));
       if (!ask.allowed) {
         logger.info({ source: 'bot_message', outcome: 'rate_limited' }, 'DM request refused: too many asks');
         if (ask.firstRefusal) {
           // Keyed by the DM, so a redelivered event does not send a second reply.
           const uuid = `slow_down:${parsed.data.message.message_id ?? ask.retryAfterSeconds}`.slice(0, 50);
-          await feishu.sendText(openId, slowDown(ask.retryAfterSeconds)[locale], uuid);
+          await feishu
+            .sendText(openId, slowDown(ask.retryAfterSeconds)[locale], uuid)
+            .catch((err: unknown) => logger.warn({ err }, 'the slow-down reply was not sent'));
         }
         return;
       }
       try {
-        await assertWithinScopeCap(db, grants.appId, openId, scopes);
-        await assertScopesEnabled(enabledScopes, grants.appId, scopes);
+        await beforeAbort(
+          deadline,
+          Promise.all([
+            assertWithinScopeCap(db, grants.appId, openId, scopes),
+            assertScopesEnabled(enabledScopes, grants.appId, scopes),
+          ]),
+        );
       } catch (err) {
-        if (!(err instanceof HttpError)) throw err;
+        if (!(err instanceof HttpError) || err.status === 503) throw err;
         // The user's own command named what cannot be asked for: no card, and the reason in the log.
         logger.warn({ source: 'bot_message', code: err.code, reason: err.message }, 'DM request refused');
         return;
       }
-      await grants.request(openId, {
-        scopes,
-        locale,
-        source: 'bot_message',
-      });
-      logger.info({ source: 'bot_message' }, 'authorization requested by DM');
+      await handOff(eventId, { action: 'request', openId, scopes, locale }, receivedAt);
     },
   };
 }
+
+const ACKNOWLEDGED: Record<'cancel' | 'revoke' | 'retry', CallbackAnswer> = {
+  cancel: toast('info', { zh_cn: '已取消授权请求', en_us: 'Request cancelled' }),
+  revoke: toast('success', { zh_cn: '正在撤销授权', en_us: 'Revoking your authorization' }),
+  retry: toast('info', { zh_cn: '正在重新发起授权', en_us: 'Starting a new authorization' }),
+};
 
 export type CallbackHandlers = ReturnType<typeof createCallbackHandlers>;

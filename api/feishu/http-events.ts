@@ -5,11 +5,11 @@ import type { Context } from 'koa';
 import type { Db } from '../../lib/db.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { feishuCallbackDuration } from '../../lib/metrics.ts';
-import { EVENT_ID_WINDOW_SECONDS, firstSighting } from '../../lib/store/replay-guard.ts';
+import { firstSighting } from '../../lib/store/replay-guard.ts';
 import { z } from 'zod';
 import { HttpError } from '../errors.ts';
 import type { Operation } from '../openapi.ts';
-import { runAfterAnswer, type CallbackHandlers } from './handlers.ts';
+import type { CallbackHandlers } from './handlers.ts';
 
 export interface HttpEventsOptions {
   db: Db;
@@ -39,7 +39,7 @@ export const httpEventOperations: Operation[] = [
     answers: {
       200: { description: 'the challenge, the card answer, or an acknowledgement', json: z.looseObject({}) },
     },
-    errors: { 401: ['rejected'], 413: ['payload_too_large'] },
+    errors: { 401: ['rejected'], 413: ['payload_too_large'], 503: ['unavailable'] },
   },
 ];
 
@@ -160,26 +160,23 @@ export function httpEventRoutes(options: HttpEventsOptions): Router {
 
     if (eventType === 'card.action.trigger') {
       const timer = feishuCallbackDuration.startTimer({ transport: 'http', kind: 'card_action' });
-      const { answer, after } = await handlers.onCardAction(envelope.event);
-      ctx.body = answer;
+      ctx.body = await handlers.onCardAction(envelope.event, eventId);
       timer();
-      // Change the card only once the answer is on the wire.
-      if (after) ctx.res.once('finish', () => void runAfterAnswer(after, logger));
       return;
     }
     if (eventType === 'im.message.receive_v1') {
-      ctx.body = {};
-      // Feishu re-delivers unacknowledged events: each event id is handled once.
-      if (eventId && !(await firstSighting(db, `event:${eventId}`, EVENT_ID_WINDOW_SECONDS))) return;
       const timer = feishuCallbackDuration.startTimer({ transport: 'http', kind: 'message' });
-      ctx.res.once(
-        'finish',
-        () =>
-          void handlers
-            .onMessage(envelope.event)
-            .catch((err: unknown) => logger.error({ err }, 'bot message handling failed'))
-            .finally(() => timer()),
-      );
+      try {
+        // Handed over before the 200: on a failure Feishu re-delivers the event, and its id names
+        // the workflow the first delivery started, so one DM makes one request.
+        await handlers.onMessage(envelope.event, eventId);
+      } catch (err) {
+        logger.warn({ err }, 'bot message not handed over; answered as failed');
+        throw err;
+      } finally {
+        timer();
+      }
+      ctx.body = {};
       return;
     }
     ctx.body = {};

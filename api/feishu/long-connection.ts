@@ -2,7 +2,7 @@ import * as lark from '@larksuiteoapi/node-sdk';
 import { sdkLogger } from '../../lib/feishu/sdk-logger.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { feishuCallbackDuration } from '../../lib/metrics.ts';
-import { runAfterAnswer, type CallbackHandlers } from './handlers.ts';
+import type { CallbackHandlers } from './handlers.ts';
 
 interface Frame {
   headers: { key: string; value: string }[];
@@ -24,6 +24,12 @@ function acceptCardFrames(client: lark.WSClient): void {
     });
 }
 
+/** The SDK hands handlers the envelope's header and event merged: the header's event id is a field. */
+function eventIdOf(data: unknown): string | undefined {
+  const id = (data as { event_id?: unknown } | undefined)?.event_id;
+  return typeof id === 'string' && id ? id : undefined;
+}
+
 /** Receives card callbacks and DMs over Feishu's long connection: no public URL needed. */
 export async function startLongConnection(options: {
   appId: string;
@@ -39,18 +45,22 @@ export async function startLongConnection(options: {
   }).register({
     'card.action.trigger': async (data: unknown) => {
       const timer = feishuCallbackDuration.startTimer({ transport: 'ws', kind: 'card_action' });
-      const { answer, after } = await handlers.onCardAction(data);
+      // The SDK writes the ACK, carrying the answer, as soon as this resolves.
+      const answer = await handlers.onCardAction(data, eventIdOf(data));
       timer();
-      // The SDK writes the ACK as soon as this handler resolves; the card changes after that.
-      if (after) setTimeout(() => void runAfterAnswer(after, logger), 0);
       return answer;
     },
-    'im.message.receive_v1': (data: unknown) => {
+    // Awaited: a DM whose request did not reach Temporal is ACKed as failed (code 500), not as taken.
+    'im.message.receive_v1': async (data: unknown) => {
       const timer = feishuCallbackDuration.startTimer({ transport: 'ws', kind: 'message' });
-      handlers
-        .onMessage(data)
-        .catch((err: unknown) => logger.error({ err }, 'bot message handling failed'))
-        .finally(() => timer());
+      try {
+        await handlers.onMessage(data, eventIdOf(data));
+      } catch (err) {
+        logger.warn({ err }, 'bot message not handed over; answered as failed');
+        throw err;
+      } finally {
+        timer();
+      }
     },
   });
   const client = new lark.WSClient({

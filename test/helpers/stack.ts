@@ -259,7 +259,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       deps: { db, cipher, feishu, redirectUri: `${apiUrl}/oauth/callback`, logger, grantSettings: settings },
       payloadCodecKeys: config.PAYLOAD_CODEC_KEYS,
       refreshesPerSecond: options.refreshesPerSecond ?? 50,
-      batch: { grants, cardsPerSecond: config.BATCH_CARDS_PER_SECOND },
+      grants,
+      batch: { cardsPerSecond: config.BATCH_CARDS_PER_SECOND },
       shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,
       workflowBundle: bundle ?? (await workflowBundle()),
     });

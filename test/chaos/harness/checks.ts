@@ -20,6 +20,7 @@ export interface BurntToken {
 export interface ChaosReport {
   flows: { total: number; byOutcome: Record<string, number>; lost: Flow[]; late: number };
   duplicateCards: { attemptId: string; messages: string[] }[];
+  /** Each user with more than one pending card, and those cards' versions. */
   usersWithTwoLiveCards: string[];
   refreshes: { total: number; tokensUsedTwice: number; burnt: BurntToken[]; silentNeedsReauth: string[] };
   grantsRefreshedAtLeast3: { lived3Minutes: number; refreshed3Times: number };
@@ -42,6 +43,20 @@ function crashNear(kills: Kill[], usedAt: number): boolean {
   return kills.some(
     (k) => k.target !== 'api' && k.at >= usedAt - 30 * SECOND && usedAt <= (k.backAt ?? k.at) + 5 * SECOND,
   );
+}
+
+/** A message's versions as the user saw them change: what changed it, the title, the attempt its buttons name. */
+function versionsOf(sandbox: ChaosStack['sandbox'], messageId: string): string {
+  const message = sandbox.state.message(messageId);
+  if (!message) return 'gone';
+  return message.versions
+    .map((v) => {
+      const title = (JSON.parse(v.content) as { header?: { title?: { content?: string } } }).header?.title
+        ?.content;
+      const attempts = attemptIdsIn(v.content);
+      return `${new Date(v.at).toISOString().slice(11, 19)} ${v.source}${v.revertedAt ? ' (reverted)' : ''}: ${title}${attempts.length ? ` [${attempts.join(' ')}]` : ''}`;
+    })
+    .join(', ');
 }
 
 interface GrantEvent {
@@ -73,13 +88,7 @@ export async function checkRun(
       }
     }
     for (const flow of flows.filter((f) => f.result !== 'ok' && f.messageId)) {
-      const versions = sandbox.state.message(flow.messageId!)?.versions ?? [];
-      const titles = versions.map((v) => {
-        const title = (JSON.parse(v.content) as { header?: { title?: { content?: string } } }).header?.title
-          ?.content;
-        return `${v.source}${v.revertedAt ? ' (reverted)' : ''}: ${title}`;
-      });
-      flow.notes.push(`card versions: ${titles.join(', ')}`);
+      flow.notes.push(`card versions: ${versionsOf(sandbox, flow.messageId!)}`);
     }
     const byOutcome: Record<string, number> = {};
     for (const flow of flows) {
@@ -99,11 +108,17 @@ export async function checkRun(
     }
     const duplicateCards = [...messagesByAttempt]
       .filter(([, messages]) => messages.size > 1)
-      .map(([attemptId, messages]) => ({ attemptId, messages: [...messages] }));
+      .map(([attemptId, messages]) => ({
+        attemptId,
+        messages: [...messages].map((id) => `${id} (${versionsOf(sandbox, id)})`),
+      }));
     const openIds = [...new Set(flows.map((f) => f.openId))];
-    const usersWithTwoLiveCards = openIds.filter(
-      (openId) => cardsOf(sandbox, openId).filter((c) => c.state === 'pending').length > 1,
-    );
+    const usersWithTwoLiveCards = openIds.flatMap((openId) => {
+      const live = cardsOf(sandbox, openId).filter((c) => c.state === 'pending');
+      return live.length > 1
+        ? [`${openId}: ${live.map((c) => `${c.messageId} (${versionsOf(sandbox, c.messageId)})`).join('; ')}`]
+        : [];
+    });
 
     // Refresh tokens, as Feishu (the sandbox) saw them used.
     const { rows: events } = await db.query<GrantEvent>(

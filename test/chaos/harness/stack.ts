@@ -38,6 +38,7 @@ const CHAOS_SETTINGS = {
   // One key stands for every service asking: the run is about faults, not our own rate limit.
   AUTHORIZATION_REQUESTS_PER_MINUTE: '600',
   AUTHORIZATION_REQUEST_BURST: '100',
+  USER_CARD_REQUESTS_PER_MINUTE: '600',
   LOG_LEVEL: 'debug',
 };
 

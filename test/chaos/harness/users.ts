@@ -302,7 +302,10 @@ export class SimulatedUser {
         this.openId,
       );
       if (!result.ok) note(flow, `click ${value.action} not delivered: ${result.error}`);
-      return Boolean(result.ok);
+      // The service says the click did not go through (its work did not reach Temporal): press again.
+      else if (result.toast?.type === 'error')
+        note(flow, `click ${value.action} answered: ${result.toast.content}`);
+      return Boolean(result.ok) && result.toast?.type !== 'error';
     });
   }
 
