@@ -15,6 +15,8 @@ export interface OwedNotice {
 export interface CarriedGrant {
   state: GrantState;
   grantMessageId?: string;
+  /** The attempt grantMessageId's card authorized; absent in runs before it was carried. */
+  grantAttemptId?: string;
   /** Carried since the first run of the current code; its absence means a run of the 0f8d4b2 code. */
   format?: 2;
   /** 0f8d4b2 runs carried only whether a renewal card had been sent. */

@@ -82,6 +82,11 @@ export class Grant {
   private readonly refresher = refreshers();
   private readonly devicePoller = devicePolls();
   private grantMessageId?: string;
+  /**
+   * The attempt that card authorized. Its revoked state names that attempt, not whichever came
+   * later (a renewal or a request for more scopes, on a card of its own).
+   */
+  private grantAttemptId?: string;
   /** The attempt whose end has been recorded and shown ("has an outcome" is not "was settled"). */
   private settledAttemptId?: string;
   private renewalNoticesSent: number;
@@ -109,6 +114,7 @@ export class Grant {
     this.openId = openId;
     this.state = carried?.state ?? { appId, openId, status: 'pending', refreshCount: 0 };
     this.grantMessageId = carried?.grantMessageId;
+    this.grantAttemptId = carried?.grantAttemptId;
     this.settledAttemptId = carried ? settledAttemptOf(carried) : undefined;
     this.renewalNoticesSent = carried?.renewalNoticesSent ?? (carried?.renewalAsked ? 1 : 0);
     this.refreshFailures = carried?.refreshFailures ?? 0;
@@ -345,6 +351,7 @@ export class Grant {
         format: 2,
         state: this.state,
         grantMessageId: this.grantMessageId,
+        grantAttemptId: this.grantAttemptId,
         settledAttemptId: this.settledAttemptId,
         renewalNoticesSent: this.renewalNoticesSent,
         refreshFailures: this.refreshFailures,
@@ -538,6 +545,7 @@ export class Grant {
       if (outcome.kind === 'authorized') {
         // The newest card is the one that must say "revoked".
         this.grantMessageId = attempt.messageId;
+        this.grantAttemptId = attempt.id;
         this.revokedCardShown = false;
       }
       return;
@@ -551,6 +559,7 @@ export class Grant {
         });
       }
       this.grantMessageId = attempt.messageId;
+      this.grantAttemptId = attempt.id;
       this.state.reason = undefined;
       this.renewalNoticesSent = 0;
       this.refreshFailures = 0;
@@ -578,7 +587,7 @@ export class Grant {
     await this.showCard(messageId, {
       state: 'revoked',
       openId: this.openId,
-      attemptId: this.state.attempt?.id ?? '',
+      attemptId: this.grantAttemptId ?? this.state.attempt?.id ?? '',
     });
   }
 

@@ -1,7 +1,7 @@
 import type { Db } from '../db.ts';
 import type { Logger } from '../logger.ts';
 
-/** How long a delivered event id is remembered: Feishu re-delivers an unacknowledged event within a day. */
+/** How long the guard keeps a key: a day, longer than any window a key is checked over. */
 export const EVENT_ID_WINDOW_SECONDS = 24 * 3600;
 
 /** Records a key; false when it was already seen within the window (a replay). */

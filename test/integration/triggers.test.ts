@@ -78,6 +78,29 @@ describe.each(['ws', 'http'] as const)('triggers and card buttons (%s callbacks)
     expect(rows[0]).toEqual({ access_token_ct: null, refresh_token_ct: null });
   });
 
+  it('revoked while a later request waits on a card of its own, each card names only its own attempt', async () => {
+    const openId = stack.sandbox.openIdOf(stack.appId, 9);
+    const granted = await authorize(stack, openId);
+    const attemptOf = (messageId: string) =>
+      [...JSON.stringify(cardOf(stack.sandbox, messageId)).matchAll(/"attempt_id":"([^"]+)"/g)].map(
+        (m) => m[1],
+      );
+    const [authorizedAttempt] = attemptOf(granted);
+    await requestAuthorization(stack, { open_id: openId, scopes: ['docx:document:readonly'] });
+    const later = await eventually('the card of the request for more scopes', () =>
+      stack.sandbox.state
+        .messages({ openId })
+        .find((m) => m.messageId !== granted && m.msgType === 'interactive'),
+    );
+    const [laterAttempt] = attemptOf(later.messageId);
+    expect((await stack.api(`/v1/users/${openId}/authorization`, { method: 'DELETE' })).status).toBe(200);
+    await waitForCardTitle(stack, granted, '授权已撤销');
+    await waitForCardTitle(stack, later.messageId, '授权请求已取消');
+    expect(attemptOf(granted)).toEqual([authorizedAttempt]);
+    expect(attemptOf(later.messageId)).toEqual([laterAttempt]);
+    expect(laterAttempt).not.toBe(authorizedAttempt);
+  });
+
   it('a button pressed by someone other than the card owner changes nothing', async () => {
     const owner = stack.sandbox.openIdOf(stack.appId, 5);
     const stranger = stack.sandbox.openIdOf(stack.appId, 6);
