@@ -15,6 +15,8 @@ export interface BurntToken {
   cause: 'lost answer' | 'crash';
   /** `needs_reauth with a re-authorize card`, or `revoked first` when the user revoked before it showed; else what went wrong. */
   ended: string;
+  /** The grant's events and the user's cards around it, to trace one that went wrong. */
+  story: string;
 }
 
 export interface ChaosReport {
@@ -22,7 +24,13 @@ export interface ChaosReport {
   duplicateCards: { attemptId: string; messages: string[] }[];
   /** Each user with more than one pending card, and those cards' versions. */
   usersWithTwoLiveCards: string[];
-  refreshes: { total: number; tokensUsedTwice: number; burnt: BurntToken[]; silentNeedsReauth: string[] };
+  refreshes: {
+    total: number;
+    tokensUsedTwice: number;
+    burnt: BurntToken[];
+    /** Each needs_reauth with no re-authorize card after it: the user, when, and the story around it. */
+    silentNeedsReauth: string[];
+  };
   grantsRefreshedAtLeast3: { lived3Minutes: number; refreshed3Times: number };
   workflows: {
     byStatus: Record<string, number>;
@@ -45,6 +53,8 @@ function crashNear(kills: Kill[], usedAt: number): boolean {
   );
 }
 
+const clock = (at: number) => new Date(at).toISOString().slice(11, 19);
+
 /** A message's versions as the user saw them change: what changed it, the title, the attempt its buttons name. */
 function versionsOf(sandbox: ChaosStack['sandbox'], messageId: string): string {
   const message = sandbox.state.message(messageId);
@@ -54,7 +64,7 @@ function versionsOf(sandbox: ChaosStack['sandbox'], messageId: string): string {
       const title = (JSON.parse(v.content) as { header?: { title?: { content?: string } } }).header?.title
         ?.content;
       const attempts = attemptIdsIn(v.content);
-      return `${new Date(v.at).toISOString().slice(11, 19)} ${v.source}${v.revertedAt ? ' (reverted)' : ''}: ${title}${attempts.length ? ` [${attempts.join(' ')}]` : ''}`;
+      return `${clock(v.at)} ${v.source}${v.revertedAt ? ' (reverted)' : ''}: ${title}${attempts.length ? ` [${attempts.join(' ')}]` : ''}`;
     })
     .join(', ');
 }
@@ -125,6 +135,17 @@ export async function checkRun(
       `SELECT open_id, kind, outcome, at FROM grant_events WHERE app_id = $1 ORDER BY at`,
       [stack.app.appId],
     );
+    /** What the user's grant did and which cards they got from two minutes before `at` on. */
+    const storyOf = (openId: string, at: number): string => {
+      const since = at - 120 * SECOND;
+      const history = events
+        .filter((e) => e.open_id === openId && e.at.getTime() >= since)
+        .map((e) => `${clock(e.at.getTime())} ${e.kind} ${e.outcome}`);
+      const cards = cardsOf(sandbox, openId)
+        .filter((c) => c.createdAt >= since || c.state === 'pending')
+        .map((c) => `${c.messageId} (${versionsOf(sandbox, c.messageId)})`);
+      return `events [${history.join(', ')}]; cards [${cards.join('; ')}]`;
+    };
     const grants = sandbox.state.grants();
     const refreshTokens = grants.flatMap((g) => g.refreshTokens.map((t) => ({ ...t, openId: g.openId })));
     let tokensUsedTwice = 0;
@@ -142,6 +163,7 @@ export async function checkRun(
       const revoke = events.find((e) => after(e) && e.kind === 'revoke');
       const card = cardsOf(sandbox, token.openId).find((c) => c.reauth && c.createdAt >= token.usedAt!);
       burnt.push({
+        story: storyOf(token.openId, token.usedAt),
         openId: token.openId,
         usedAt: token.usedAt,
         cause: lost ? 'lost answer' : 'crash',
@@ -160,7 +182,7 @@ export async function checkRun(
       .filter(
         (e) => !cardsOf(sandbox, e.open_id).some((c) => c.reauth && c.createdAt >= e.at.getTime() - SECOND),
       )
-      .map((e) => e.open_id);
+      .map((e) => `${e.open_id} at ${clock(e.at.getTime())}: ${storyOf(e.open_id, e.at.getTime())}`);
     const refreshEvents = sandbox.state.tokenEvents().filter((e) => e.grantType === 'refresh_token' && e.ok);
     const end = Date.now();
     const lived = grants.filter((g) => (g.revokedAt ?? end) - g.authorizedAt >= 180 * SECOND);

@@ -198,13 +198,13 @@ export function printChaosResult({ options, report, faults, wallMs }: ChaosResul
   for (const burnt of report.refreshes.burnt) {
     if (burnt.ended !== 'needs_reauth with a re-authorize card')
       out.push(
-        `BURNT: ${burnt.openId} (${burnt.cause}, used ${new Date(burnt.usedAt).toISOString()}): ${burnt.ended}`,
+        `BURNT: ${burnt.openId} (${burnt.cause}, used ${new Date(burnt.usedAt).toISOString()}): ${burnt.ended}; ${burnt.story}`,
       );
   }
-  for (const openId of report.refreshes.silentNeedsReauth) out.push(`SILENT needs_reauth: ${openId}`);
+  for (const silent of report.refreshes.silentNeedsReauth) out.push(`SILENT needs_reauth: ${silent}`);
   for (const duplicate of report.duplicateCards)
     out.push(`DUPLICATE: attempt ${duplicate.attemptId} in ${duplicate.messages.join(', ')}`);
-  for (const openId of report.usersWithTwoLiveCards) out.push(`TWO LIVE CARDS: ${openId}`);
+  for (const user of report.usersWithTwoLiveCards) out.push(`TWO LIVE CARDS: ${user}`);
   process.stdout.write(out.join('\n') + '\n');
   printJson('chaos', {
     options,
