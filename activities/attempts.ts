@@ -1,4 +1,4 @@
-import { buildCard, type CardView } from '../lib/cards/build.ts';
+import { buildCard, pendingAttemptView, type CardView } from '../lib/cards/build.ts';
 import { FeishuApiError, isRetryable } from '../lib/feishu/errors.ts';
 import { authorizeUrl, codeChallengeFor, newOAuthSecrets } from '../lib/feishu/oauth.ts';
 import { authFailureTotal, authSessionDuration, authSessionTotal, authSuccessTotal } from '../lib/metrics.ts';
@@ -112,13 +112,8 @@ export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: S
 
   function devicePendingView(row: SessionRow, device: SealedDevice, notice?: 'reauth' | 'renewal'): CardView {
     return {
-      state: 'pending',
-      openId: row.open_id,
-      attemptId: row.id,
-      scopes: row.scopes,
+      ...pendingAttemptView(row, device.verificationUriComplete, notice),
       expiresAt: device.expiresAt,
-      notice,
-      authorizeUrl: device.verificationUriComplete,
       device: { userCode: device.userCode, verificationUri: device.verificationUri },
     };
   }
@@ -136,22 +131,15 @@ export function attemptActivities({ db, cipher, feishu, redirectUri, logger }: S
       { keyId: row.key_id, box: row.verifier_ct },
       { ...ctx, kind: 'pkce_verifier' },
     );
-    return {
-      state: 'pending',
-      openId: row.open_id,
-      attemptId: row.id,
+    const url = authorizeUrl({
+      oauthDomain: feishu.settings.oauthDomain,
+      appId: row.app_id,
+      redirectUri,
       scopes: row.scopes,
-      expiresAt: row.expires_at.getTime(),
-      notice,
-      authorizeUrl: authorizeUrl({
-        oauthDomain: feishu.settings.oauthDomain,
-        appId: row.app_id,
-        redirectUri,
-        scopes: row.scopes,
-        state,
-        codeChallenge: codeChallengeFor(verifier),
-      }),
-    };
+      state,
+      codeChallenge: codeChallengeFor(verifier),
+    });
+    return pendingAttemptView(row, url, notice);
   }
 
   async function patch(messageId: string, view: SettledView): Promise<void> {

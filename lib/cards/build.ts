@@ -1,4 +1,5 @@
-import type { FailureReason } from '../grant-types.ts';
+import type { CardNotice, FailureReason } from '../grant-types.ts';
+import type { SessionRow } from '../store/sessions.ts';
 import { describeScope, type Text } from '../i18n.ts';
 import { FAILURE_WORDS, T } from './text.ts';
 
@@ -29,6 +30,23 @@ export type CardView =
     }
   | { state: 'identity_mismatch'; openId: string; attemptId: string }
   | { state: 'failed'; openId: string; attemptId: string; reason: FailureReason };
+
+/** The card of an attempt that waits for its user, who authorizes at `authorizeUrl`. */
+export function pendingAttemptView(
+  row: SessionRow,
+  authorizeUrl: string,
+  notice?: CardNotice,
+): Extract<CardView, { state: 'pending' }> {
+  return {
+    state: 'pending',
+    openId: row.open_id,
+    attemptId: row.id,
+    scopes: row.scopes,
+    expiresAt: row.expires_at.getTime(),
+    notice,
+    authorizeUrl,
+  };
+}
 
 type Template = 'blue' | 'green' | 'grey' | 'orange' | 'red';
 

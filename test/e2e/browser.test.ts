@@ -1,28 +1,48 @@
-import type { Browser } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from '../helpers/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type Stack } from '../helpers/stack.ts';
+import { startStack, type Stack, type StackOptions } from '../helpers/stack.ts';
 
-describe('a person authorizes in the browser', () => {
-  let stack: Stack;
-  let browser: Browser;
+interface Session {
+  stack: Stack;
+  browser: Browser;
+}
+
+/** A stack and a browser for the tests of one describe block. */
+function startSession(options?: StackOptions): Session {
+  const session = {} as Session;
   beforeAll(async () => {
-    stack = await startStack();
-    browser = await launchChromium();
+    session.stack = await startStack(options);
+    session.browser = await launchChromium();
   });
   afterAll(async () => {
-    await browser?.close();
-    await stack?.close();
+    await session.browser?.close();
+    await session.stack?.close();
   });
+  return session;
+}
+
+/** The user's chat with the bot, after they DMed it "授权" and its card arrived. */
+async function chatWithCard(
+  { stack, browser }: Session,
+  openId: string,
+): Promise<{ context: BrowserContext; chat: Page }> {
+  const context = await browser.newContext({ locale: 'en-US' });
+  const chat = await context.newPage();
+  await chat.goto(`${stack.sandbox.url}/chat/${openId}`);
+  await chat.locator('#composer-input').fill('授权');
+  await chat.locator('#composer-input').press('Enter');
+  await chat.locator('.card-header', { hasText: '授权请求' }).waitFor();
+  return { context, chat };
+}
+
+describe('a person authorizes in the browser', () => {
+  const session = startSession();
 
   it('DMs the bot, clicks Authorize on the card, approves, and sees the same card turn authorized', async () => {
+    const { stack } = session;
     const openId = stack.sandbox.openIdOf(stack.appId, 1);
-    const context = await browser.newContext({ locale: 'en-US' });
-    const chat = await context.newPage();
-    await chat.goto(`${stack.sandbox.url}/chat/${openId}`);
-    await chat.locator('#composer-input').fill('授权');
-    await chat.locator('#composer-input').press('Enter');
-    await chat.locator('.card-header', { hasText: '授权请求' }).waitFor();
+    const { context, chat } = await chatWithCard(session, openId);
 
     const [consent] = await Promise.all([
       context.waitForEvent('page'),
@@ -47,28 +67,15 @@ describe('a person authorizes in the browser', () => {
 });
 
 describe('a person authorizes by the device flow (no public URL)', () => {
-  let stack: Stack;
-  let browser: Browser;
-  beforeAll(async () => {
-    stack = await startStack({
-      env: { FEISHU_AUTH_FLOW: 'device' },
-      sandbox: { lifetimes: { deviceIntervalSeconds: 1 } },
-    });
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await stack?.close();
+  const session = startSession({
+    env: { FEISHU_AUTH_FLOW: 'device' },
+    sandbox: { lifetimes: { deviceIntervalSeconds: 1 } },
   });
 
   it('DMs the bot, opens the link on the card, confirms the code shown there, and sees the same card turn authorized', async () => {
+    const { stack } = session;
     const openId = stack.sandbox.openIdOf(stack.appId, 1);
-    const context = await browser.newContext({ locale: 'en-US' });
-    const chat = await context.newPage();
-    await chat.goto(`${stack.sandbox.url}/chat/${openId}`);
-    await chat.locator('#composer-input').fill('授权');
-    await chat.locator('#composer-input').press('Enter');
-    await chat.locator('.card-header', { hasText: '授权请求' }).waitFor();
+    const { context, chat } = await chatWithCard(session, openId);
     const cardCode = (await chat
       .locator('.card b', { hasText: /^[A-Z]{4}-[A-Z]{4}$/ })
       .first()

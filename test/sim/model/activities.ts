@@ -6,7 +6,7 @@ import type { ExchangeResult } from '../../../activities/exchange.ts';
 import { REFRESH_REFUSED } from '../../../activities/failure-types.ts';
 import { failureReasonFor, toActivityFailure } from '../../../activities/feishu-failure.ts';
 import type { RefreshResult } from '../../../activities/refresh.ts';
-import type { CardView } from '../../../lib/cards/build.ts';
+import { pendingAttemptView, type CardView } from '../../../lib/cards/build.ts';
 import { FeishuApiError, isRetryable } from '../../../lib/feishu/errors.ts';
 import type { TokenSet, UserProfile } from '../../../lib/feishu/gateway.ts';
 import type { CardNotice } from '../../../lib/grant-types.ts';
@@ -47,17 +47,12 @@ function asActivityFailure<T>(call: () => T): T {
 export function modelActivities(world: World): Activities {
   const { feishu, store, log, interleave } = world;
 
-  function pendingView(row: SessionRow, notice?: CardNotice): CardView {
-    return {
-      state: 'pending',
-      openId: row.open_id,
-      attemptId: row.id,
-      scopes: row.scopes,
-      expiresAt: row.expires_at.getTime(),
+  const pendingView = (row: SessionRow, notice?: CardNotice): CardView =>
+    pendingAttemptView(
+      row,
+      `https://accounts.feishu.cn/open-apis/authen/v1/authorize?attempt=${row.id}`,
       notice,
-      authorizeUrl: `https://accounts.feishu.cn/open-apis/authen/v1/authorize?attempt=${row.id}`,
-    };
-  }
+    );
 
   function settle(now: number, input: Omit<SettleInput, 'card'>): void {
     store.settleSession(now, input.attemptId, {
