@@ -23,10 +23,14 @@ export type RefreshResult =
   | { kind: 'gone' };
 
 /**
- * What a refresh reports when the grant is no longer the one the workflow last saw: gone (revoked
- * or without tokens), or rotated by an earlier run of this activity. Undefined when it still is.
+ * What a refresh reports when the grant is no longer the one the workflow last saw: given up on
+ * (an earlier run of this activity, killed before it could report, found the refresh token dead:
+ * that tokenless grant is not a revoked one, and its user needs a re-authorize card), gone
+ * (revoked or without tokens), or rotated by an earlier run. Undefined when it still is.
  */
 function movedOn(grant: GrantRow | undefined, expectedVersion: number): RefreshResult | undefined {
+  if (grant?.status === 'needs_reauth')
+    return { kind: 'needs_reauth', reason: grant.reason ?? 'needs_reauth' };
   if (!grant || grant.status === 'revoked' || !grant.access_token_ct) return { kind: 'gone' };
   if (grant.token_version !== expectedVersion) return { kind: 'refreshed', token: tokenMetaOf(grant) };
   return undefined;

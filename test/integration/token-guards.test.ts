@@ -198,6 +198,32 @@ describe('Feishu calls end before their activity does', () => {
   });
 });
 
+describe('a refresh retried after it gave up', () => {
+  let env: RefreshEnv;
+  beforeAll(async () => {
+    env = await startRefreshEnv();
+  });
+  afterAll(() => env?.close());
+
+  it('reports needs_reauth again, not a revoked grant, so the workflow still sends the re-authorize card', async () => {
+    const openId = env.sandbox.openIdOf(env.appId, 0);
+    const expectedVersion = await seedGrant(env, openId);
+    env.sandbox.expireTokens({ appId: env.appId, openId, kinds: ['refresh'] });
+    const activities = refreshActivities(env.deps());
+    const first = await activities.refreshGrant({ appId: env.appId, openId, expectedVersion });
+    expect(first.kind).toBe('needs_reauth');
+    // The worker died before Temporal heard the answer: the activity runs again with the same input.
+    const retried = await activities.refreshGrant({ appId: env.appId, openId, expectedVersion });
+    expect(retried).toEqual({ kind: 'needs_reauth', reason: (first as { reason: string }).reason });
+    expect((await storedGrant(env, openId))?.status).toBe('needs_reauth');
+    const { rows } = await env.db.query<{ outcome: string }>(
+      `SELECT outcome FROM grant_events WHERE app_id = $1 AND open_id = $2 AND kind = 'refresh'`,
+      [env.appId, openId],
+    );
+    expect(rows).toEqual([{ outcome: 'needs_reauth' }]);
+  });
+});
+
 describe('a refresh Feishu refuses for good', () => {
   let env: RefreshEnv;
   beforeAll(async () => {
