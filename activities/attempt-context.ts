@@ -21,12 +21,14 @@ export function attemptTimeLeftMs(): number {
  * (by the workflow, by a local timeout, or by a worker shutting down), and the attempt heartbeats
  * while it waits, which is how a cancellation from the workflow reaches it. A call cut short that
  * way throws the cancellation rather than a network error, so Temporal records what happened.
+ * The first heartbeat goes out after a second of waiting, not at once: the SDK sends a first
+ * heartbeat straight to the server, and most calls are over sooner, so an immediate one would
+ * cost the server a write per call and tell the activity nothing.
  */
 export async function feishuCall<T>(call: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
   const context = current();
   if (!context) return call(undefined);
   context.cancellationSignal.throwIfAborted();
-  context.heartbeat();
   const beat = setInterval(() => context.heartbeat(), HEARTBEAT_EVERY_MS);
   try {
     return await call(context.cancellationSignal);
