@@ -5,6 +5,7 @@ import { grantStartOptions } from '../../api/grants.ts';
 import type { GrantSettings } from '../../lib/grant-types.ts';
 import type { SettledView } from '../../workflows/card-views.ts';
 import { grantWorkflow } from '../../workflows/grant.ts';
+import { ensureFreshToken } from '../../workflows/messages.ts';
 import { createTimeSkippingEnv } from '../helpers/time-skipping.ts';
 import { installQuietRuntime } from './harness/runtime.ts';
 import { Simulation } from './harness/simulation.ts';
@@ -349,6 +350,35 @@ describe('a grant at the edges of its runs', () => {
         .map((e) => e.activityTaskScheduledEventAttributes)
         .filter((a) => a?.activityType?.name === 'refreshGrant');
       expect(refreshes.map((a) => a?.priority?.priorityKey ?? 0)).toEqual([0, 1]);
+    },
+    TIMEOUT_MS,
+  );
+  it(
+    'continues as new after 400 updates that wake nothing (reads of a fresh token)',
+    async () => {
+      const s = await start();
+      const user = s.user('ou_edge_reads', '沈四');
+      await authorize(user, [CALENDAR]);
+      const firstRun = await runIdOf(s, user);
+      // Each read is an update the run accepts, and none refreshes. Sent without the API's 10 s
+      // patience, which a loaded machine can exceed; a read that meets the run's end is asked again.
+      const handle = s.client.workflow.getHandle(user.workflowId);
+      const read = async () =>
+        handle
+          .executeUpdate(ensureFreshToken, { args: [{ validUntil: await s.time.now() }] })
+          .then(() => true)
+          .catch(() => false);
+      for (let reads = 0; reads < 450; reads++) {
+        expect((await read()) || (await read()), `read ${reads}`).toBe(true);
+      }
+      await s.settle(user.openId);
+      expect(s.violations).toEqual([]);
+      expect(await runIdOf(s, user), 'the run continued as new').not.toBe(firstRun);
+      const { events } = await s.client.workflow.getHandle(user.workflowId, firstRun).fetchHistory();
+      const accepted = (events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
+      expect(accepted.length, 'updates the first run accepted').toBeLessThanOrEqual(402);
+      expect(await s.grants.state(user.openId)).toMatchObject({ status: 'authorized' });
+      expect(rotationDays(s, user), 'no refresh').toHaveLength(0);
     },
     TIMEOUT_MS,
   );
