@@ -8,7 +8,7 @@ import proto from '@temporalio/proto';
 import { migrate } from '../db/migrate.ts';
 import { decodeHistoryJSON } from '../lib/history-payloads.ts';
 import { SodiumPayloadCodec } from '../lib/payload-codec.ts';
-import { authorizeUrlOf, cardOf, eventually } from '../test/helpers/cards.ts';
+import { authorizeUrlOf, cardOf, eventually, onlyCardFor } from '../test/helpers/cards.ts';
 import { authorize, deviceCard, openRedirect, pendingCard, waitForCardTitle } from '../test/helpers/flows.ts';
 import {
   addToManifest,
@@ -19,7 +19,7 @@ import {
 } from '../test/helpers/history-fixtures.ts';
 import { startStack, type Stack, type StackOptions } from '../test/helpers/stack.ts';
 import { getToken } from '../test/helpers/tokens.ts';
-import { batchWorkflowId } from '../workflows/task-queues.ts';
+import { batchWorkflowId, callbackWorkflowId } from '../workflows/task-queues.ts';
 import { step } from './stack/progress.ts';
 import { ensureLocalPostgres } from './stack/postgres.ts';
 import { findOrBuildTemporalCli } from './stack/temporal-cli.ts';
@@ -160,6 +160,19 @@ async function runBatch(stack: Stack, path: string, openIds: string[]): Promise<
 }
 
 const batchWorkflow = (stack: Stack) => batchWorkflowId(stack.appId, FIXTURE_BATCH);
+
+/** The Feishu-callback workflow of the latest DM or click Feishu (the sandbox) delivered, by its event id. */
+function latestCallback(stack: Stack): string {
+  const delivery = stack.sandbox.state
+    .deliveries()
+    .findLast(
+      (d) =>
+        d.appId === stack.appId &&
+        (d.eventType === 'im.message.receive_v1' || d.eventType === 'card.action.trigger'),
+    );
+  if (!delivery) throw new Error('no DM or click was delivered');
+  return callbackWorkflowId(stack.appId, delivery.eventId);
+}
 
 const scenarios: Scenario[] = [
   {
@@ -432,6 +445,29 @@ const scenarios: Scenario[] = [
       if (page.outcome !== 'authorized') throw new Error(`expected authorized, got ${page.outcome}`);
       await waitForCardTitle(stack, messageId, '已授权');
       await untilWorkflowAuthorized(stack, openId);
+    },
+  },
+  {
+    name: 'callback-dm',
+    about: 'the Feishu-callback workflow of a DM "授权": one activity asks the grant, which sends a card',
+    workflowId: latestCallback,
+    run: async (stack, openId) => {
+      await stack.sandbox.sendUserMessage(stack.appId, openId, '授权');
+      const [card] = await onlyCardFor(stack.sandbox, openId);
+      await waitForCardTitle(stack, card!.messageId, '授权请求');
+      await stack.temporal.workflow.getHandle(latestCallback(stack)).result();
+    },
+  },
+  {
+    name: 'callback-cancel',
+    about:
+      "the Feishu-callback workflow of a Cancel click: a timer to the end of Feishu's 3 s, then the signal",
+    workflowId: latestCallback,
+    run: async (stack, openId) => {
+      const { messageId } = await pendingCard(stack, openId);
+      await stack.sandbox.clickCardButton(messageId, { action: 'cancel' }, openId);
+      await waitForCardTitle(stack, messageId, '授权请求已取消');
+      await stack.temporal.workflow.getHandle(latestCallback(stack)).result();
     },
   },
   {
