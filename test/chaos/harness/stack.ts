@@ -96,8 +96,14 @@ export class ChaosStack {
         CHAOS_SETTINGS,
       );
       const stack = new ChaosStack(app, sandbox, postgres, temporal, temporalOptions, env, metricsPorts, dir);
-      for (const name of ['worker-1', 'worker-2', 'api'] as const) stack.spawn(name);
-      await stack.ready();
+      try {
+        for (const name of ['worker-1', 'worker-2', 'api'] as const) stack.spawn(name);
+        await stack.ready();
+      } catch (err) {
+        // A run that never got going leaves nothing behind: its processes, Temporal server, folder.
+        await stack.close();
+        throw err;
+      }
       return stack;
     } catch (err) {
       await postgres.stop();
