@@ -45,7 +45,7 @@ import {
 } from './grant-contract.ts';
 import { Lock } from './lock.ts';
 import { grantEndsAt, refreshDueAt, refreshRetryDelayMs, renewalNoticesAt } from './timing.ts';
-import { GRANT_V3 } from './versions.ts';
+import { GRANT_V3, REVOKED_CARD_AFTER_STORE } from './versions.ts';
 
 /**
  * A run continues as new well before Temporal's limits (2,000 updates, 51,200 events per run) and
@@ -100,6 +100,8 @@ export class Grant {
   private plannedRefresh?: { tokenVersion: number; at: number };
   /** Bumped by each revoke, which never waits for the lock: a section that awaited re-checks it. */
   private revocations = 0;
+  /** Revoke handlers whose store write is in flight (they end the loop's wait when done). */
+  private revocationsBeingStored = 0;
   private refreshesThisRun = 0;
   private updatesThisRun = 0;
   /** What the search attributes say now: an unchanged value is not written again. */
@@ -224,7 +226,12 @@ export class Grant {
     this.owedNotice = undefined;
     this.revokedCardShown = false;
     this.publishStatus('revoked');
-    await store.revokeGrant({ appId: this.appId, openId: this.openId, source, by });
+    this.revocationsBeingStored++;
+    try {
+      await store.revokeGrant({ appId: this.appId, openId: this.openId, source, by });
+    } finally {
+      this.revocationsBeingStored--;
+    }
     return this.state;
   }
 
@@ -306,7 +313,13 @@ export class Grant {
         dues.push({ at: renewalAt, act: () => this.sendRenewal(token) });
       }
     }
-    if (status === 'revoked' && !unsettled && !this.revokedCardShown && this.grantMessageId) {
+    if (
+      status === 'revoked' &&
+      !unsettled &&
+      !this.revokedCardShown &&
+      this.grantMessageId &&
+      !this.revocationBeingStored()
+    ) {
       const messageId = this.grantMessageId;
       dues.push({ at: now, act: () => this.showRevoked(messageId) });
     }
@@ -314,6 +327,14 @@ export class Grant {
       (first, due) => (!first || due.at < first.at ? due : first),
       undefined,
     );
+  }
+
+  /**
+   * The card says "revoked" only once the store does: shown while the revocation was still being
+   * written, a token read right after the card could still be served.
+   */
+  private revocationBeingStored(): boolean {
+    return this.revocationsBeingStored > 0 && patched(REVOKED_CARD_AFTER_STORE);
   }
 
   /** What the loop's wait depends on; any change wakes it to look again. */

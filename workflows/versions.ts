@@ -8,3 +8,8 @@
 export const GRANT_V2 = 'grant-v2';
 /** Since grant-v3, one activity records how an attempt ended and shows it on its card. */
 export const GRANT_V3 = 'grant-v3';
+/**
+ * Since then a revoked grant's card says so only after the store's revocation landed. Asked only
+ * while a revocation is being written, so only runs that are revoked record it.
+ */
+export const REVOKED_CARD_AFTER_STORE = 'revoked-card-after-store';
