@@ -24,6 +24,7 @@ import {
   parseFlags,
   peakInWindow,
   printJson,
+  runBenchCommand,
   printTable,
   round,
   runPool,
@@ -367,14 +368,9 @@ export const GRANTS_DEFAULTS: GrantsBenchOptions = {
 };
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  runGrantsBench(grantsOptions(parseFlags(), GRANTS_DEFAULTS)).then(
-    (result) => {
-      printJson('grants', result);
-      process.exit(0);
-    },
-    (err: unknown) => {
-      process.stderr.write(`bench:grants failed: ${(err as Error).stack ?? String(err)}\n`);
-      process.exit(1);
-    },
+  runBenchCommand('grants', () =>
+    runGrantsBench(grantsOptions(parseFlags(), GRANTS_DEFAULTS)).then((result) =>
+      printJson('grants', result),
+    ),
   );
 }

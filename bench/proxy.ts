@@ -4,7 +4,17 @@ import { driveFlows } from './auth.ts';
 import { closedLoop, type LoadPhase, type LoadResult, type Reply } from './http-load.ts';
 import { BENCH_API_KEY, benchOpenId, cpuSeconds } from './provision.ts';
 import { startBenchStack } from './stack.ts';
-import { log, numberFlag, parseFlags, printJson, printTable, round, summarize, type Flags } from './stats.ts';
+import {
+  log,
+  numberFlag,
+  parseFlags,
+  printJson,
+  printTable,
+  round,
+  runBenchCommand,
+  summarize,
+  type Flags,
+} from './stats.ts';
 
 export interface ProxyBenchOptions {
   /** Users authorized (through the whole flow) before the load starts. */
@@ -148,11 +158,5 @@ export async function runProxyBench(options: ProxyBenchOptions) {
 export const PROXY_DEFAULTS: ProxyBenchOptions = { users: 20, concurrency: 20, seconds: 10, warmup: 2 };
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  runProxyBench(proxyOptions(parseFlags(), PROXY_DEFAULTS)).then(
-    () => process.exit(0),
-    (err: unknown) => {
-      process.stderr.write(`bench:proxy failed: ${(err as Error).stack ?? String(err)}\n`);
-      process.exit(1);
-    },
-  );
+  runBenchCommand('proxy', () => runProxyBench(proxyOptions(parseFlags(), PROXY_DEFAULTS)));
 }

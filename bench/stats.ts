@@ -93,6 +93,17 @@ export function printTable(title: string, rows: [string, string | number][]): vo
 }
 
 /** The machine-readable line the notes quote: one JSON object, prefixed so it is easy to grep. */
+/** Runs a bench as its npm command: exits 0 when it is over, 1 with the stack when it failed. */
+export function runBenchCommand(name: string, bench: () => Promise<unknown>): void {
+  bench().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`bench:${name} failed: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
+
 export function printJson(name: string, result: object): void {
   process.stdout.write(
     `BENCH_RESULT ${JSON.stringify({ bench: name, at: new Date().toISOString(), ...result })}\n`,

@@ -13,6 +13,7 @@ import {
   numberFlag,
   parseFlags,
   printJson,
+  runBenchCommand,
   printTable,
   round,
   runOpenLoop,
@@ -300,14 +301,7 @@ export const TOKEN_DEFAULTS: TokenBenchOptions = {
 };
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  runTokenBench(tokenOptions(parseFlags(), TOKEN_DEFAULTS)).then(
-    (result) => {
-      printJson('token', result);
-      process.exit(0);
-    },
-    (err: unknown) => {
-      process.stderr.write(`bench:token failed: ${(err as Error).stack ?? String(err)}\n`);
-      process.exit(1);
-    },
+  runBenchCommand('token', () =>
+    runTokenBench(tokenOptions(parseFlags(), TOKEN_DEFAULTS)).then((result) => printJson('token', result)),
   );
 }

@@ -9,6 +9,7 @@ import {
   numberFlag,
   parseFlags,
   printJson,
+  runBenchCommand,
   printTable,
   round,
   runPool,
@@ -112,14 +113,9 @@ export function webhooksOptions(flags: Flags, defaults: WebhooksBenchOptions): W
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  runWebhooksBench(webhooksOptions(parseFlags(), WEBHOOKS_DEFAULTS)).then(
-    (result) => {
-      printJson('webhooks', result);
-      process.exit(0);
-    },
-    (err: unknown) => {
-      process.stderr.write(`bench:webhooks failed: ${(err as Error).stack ?? String(err)}\n`);
-      process.exit(1);
-    },
+  runBenchCommand('webhooks', () =>
+    runWebhooksBench(webhooksOptions(parseFlags(), WEBHOOKS_DEFAULTS)).then((result) =>
+      printJson('webhooks', result),
+    ),
   );
 }
