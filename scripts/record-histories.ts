@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { historyToJSON, type History } from '@temporalio/common/lib/proto-utils.js';
 import proto from '@temporalio/proto';
+import { GrantService } from '../api/grants.ts';
 import { migrate } from '../db/migrate.ts';
+import { grantSettingsFrom } from '../lib/config.ts';
 import { decodeHistoryJSON } from '../lib/history-payloads.ts';
 import { SodiumPayloadCodec } from '../lib/payload-codec.ts';
 import { authorizeUrlOf, cardOf, eventually, onlyCardFor } from '../test/helpers/cards.ts';
@@ -180,6 +182,23 @@ const scenarios: Scenario[] = [
     about: 'card, consent, code exchange, card shows authorized',
     run: async (stack, openId) => {
       await authorize(stack, openId, ['calendar:calendar:readonly']);
+    },
+  },
+  {
+    name: 'older-api-authorized',
+    about: 'started by an API that passes fewer settings than the worker knows, then authorized',
+    run: async (stack, openId) => {
+      const { refreshesPerRun: _addedByTheDeploy, ...olderApiSettings } = grantSettingsFrom(stack.config);
+      const olderApi = new GrantService(
+        stack.temporal,
+        stack.appId,
+        stack.config.TEMPORAL_TASK_QUEUE,
+        olderApiSettings,
+      );
+      await olderApi.request(openId, { scopes: ['calendar:calendar:readonly'], source: 'api' });
+      const messageId = await nthCard(stack, openId, 1);
+      await approveCard(stack, openId, messageId);
+      await waitForCardTitle(stack, messageId, '已授权');
     },
   },
   {

@@ -107,10 +107,11 @@ export class Grant {
   /** What the search attributes say now: an unchanged value is not written again. */
   private published: { status: GrantStatus; expiresAt?: number };
 
-  constructor(
-    input: GrantWorkflowInput,
-    private readonly settings: GrantSettings,
-  ) {
+  /** Set before the loop starts, and before any section under the lock runs (loadSettings). */
+  private settings!: GrantSettings;
+
+  constructor(input: GrantWorkflowInput, settings?: GrantSettings) {
+    if (settings) this.settings = settings;
     const { appId, openId, carried } = input;
     this.appId = appId;
     this.openId = openId;
@@ -126,6 +127,17 @@ export class Grant {
     this.locale = carried?.locale ?? 'zh_cn';
     this.flow = carried?.flow;
     this.published = { status: this.state.status, expiresAt: this.state.token?.accessExpiresAt };
+  }
+
+  /**
+   * Reads the settings this deployment gives runs started without them. Taken under the lock, so
+   * an update that arrives meanwhile (the update of update-with-start) waits for them instead of
+   * finding no handler and being rejected.
+   */
+  loadSettings(): Promise<void> {
+    return this.lock.run(async () => {
+      this.settings = await store.currentGrantSettings();
+    });
   }
 
   // ── handlers ────────────────────────────────────────────────────────────────────────────────

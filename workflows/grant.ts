@@ -17,7 +17,7 @@ import {
   requestAuthorization,
   revoke,
 } from './messages.ts';
-import { GRANT_V2, GRANT_V3 } from './versions.ts';
+import { GRANT_V2, GRANT_V3, SETTINGS_READ_BEHIND_LOCK } from './versions.ts';
 
 export { CARD_NOT_SENT, type GrantWorkflowInput } from './grant-contract.ts';
 
@@ -31,8 +31,17 @@ export async function grantWorkflow(input: GrantWorkflowInput): Promise<GrantSta
   // marker they have (docs/operations.md, "Versioning").
   if (!patched(GRANT_V3) && !patched(GRANT_V2)) return grantWorkflowV1(input);
   // Settings travel in the input, so code defaults never decide anything on replay.
-  const settings = isComplete(input.settings) ? input.settings : await store.currentGrantSettings();
-  const grant = new Grant(input, settings);
+  if (isComplete(input.settings)) return serve(new Grant(input, input.settings));
+  if (!patched(SETTINGS_READ_BEHIND_LOCK)) {
+    return serve(new Grant(input, await store.currentGrantSettings()));
+  }
+  const grant = new Grant(input);
+  const loaded = grant.loadSettings();
+  return serve(grant, loaded);
+}
+
+/** Registers the grant's handlers, then runs its loop once its settings are there. */
+async function serve(grant: Grant, settingsLoaded?: Promise<void>): Promise<GrantState> {
   setHandler(grantState, () => grant.state);
   setHandler(requestAuthorization, (req) => grant.request(req));
   setHandler(deliverRedirect, (delivery) => grant.deliver(delivery), {
@@ -43,5 +52,7 @@ export async function grantWorkflow(input: GrantWorkflowInput): Promise<GrantSta
   setHandler(ensureFreshToken, (request) => grant.ensureFresh(request), {
     validator: (_request) => grant.validateTokenRead(),
   });
+  // Without settings to wait for, the loop starts in this same turn: replay depends on that order.
+  if (settingsLoaded) await settingsLoaded;
   return grant.run();
 }

@@ -13,3 +13,8 @@ export const GRANT_V3 = 'grant-v3';
  * while a revocation is being written, so only runs that are revoked record it.
  */
 export const REVOKED_CARD_AFTER_STORE = 'revoked-card-after-store';
+/**
+ * Since then a run whose input lacks settings (an API older than the worker, during a rolling
+ * deploy) answers its first update while it reads them. Asked only by such runs.
+ */
+export const SETTINGS_READ_BEHIND_LOCK = 'settings-read-behind-lock';

@@ -2,13 +2,13 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { grantStartOptions } from '../../api/grants.ts';
-import type { GrantSettings } from '../../lib/grant-types.ts';
+import { DEFAULT_GRANT_SETTINGS, type GrantSettings } from '../../lib/grant-types.ts';
 import type { SettledView } from '../../workflows/card-views.ts';
 import { grantWorkflow } from '../../workflows/grant.ts';
 import { ensureFreshToken } from '../../workflows/messages.ts';
 import { createTimeSkippingEnv } from '../helpers/time-skipping.ts';
 import { installQuietRuntime } from './harness/runtime.ts';
-import { Simulation } from './harness/simulation.ts';
+import { Simulation, type SimulationOptions } from './harness/simulation.ts';
 import type { SimUser } from './harness/user.ts';
 
 const DAY_SECONDS = 24 * 3600;
@@ -40,8 +40,11 @@ describe('a grant at the edges of its runs', () => {
     sim = undefined;
   });
 
-  async function start(settings: Partial<GrantSettings> = {}): Promise<Simulation> {
-    const started = await Simulation.start({ env, settings });
+  async function start(
+    settings: Partial<GrantSettings> = {},
+    options: Pick<SimulationOptions, 'apiSettings'> = {},
+  ): Promise<Simulation> {
+    const started = await Simulation.start({ env, settings, ...options });
     sim = started;
     onTestFailed(() => {
       console.log(
@@ -307,6 +310,25 @@ describe('a grant at the edges of its runs', () => {
     },
     TIMEOUT_MS,
   );
+  it(
+    'answers the first request of an API older than its worker, which passes fewer settings',
+    async () => {
+      // A rolling deploy that adds a setting: the API not yet replaced starts runs without it.
+      const { refreshesPerRun: _addedByTheDeploy, ...olderApiSettings } = DEFAULT_GRANT_SETTINGS;
+      const s = await start({ refreshesPerRun: 1 }, { apiSettings: olderApiSettings });
+      const user = s.user('ou_edge_older_api', '郑三');
+      await authorize(user, [CALENDAR]);
+      await s.runTo(s.at(8), [user.openId]);
+      expect(s.violations).toEqual([]);
+      expect(rotationDays(s, user).length, 'refreshed, ending the run each time').toBeGreaterThanOrEqual(1);
+      expect(await runSettings(s, user), "the next run carries the worker's settings").toEqual(
+        s.world.settings,
+      );
+      expect(await user.readToken()).toMatchObject({ status: 200 });
+    },
+    TIMEOUT_MS,
+  );
+
   it(
     'waits at least an hour after Feishu refuses a refresh, and refreshes once the app is fixed',
     async () => {

@@ -38,6 +38,8 @@ export interface SimulationOptions {
   workflowsPath?: string;
   /** Worker restarts happen: no workflow cache (see SimWorkerOptions.cacheWorkflows). */
   restartsWorkers?: boolean;
+  /** The settings the API passes to the runs it starts: an API older than the worker passes fewer. */
+  apiSettings?: Partial<GrantSettings>;
 }
 
 /**
@@ -86,7 +88,8 @@ export class Simulation {
       dataConverter,
       cacheWorkflows: !options.restartsWorkers,
     });
-    return new Simulation(env, world, client, new GrantService(client, appId, taskQueue, settings), workers);
+    const grants = new GrantService(client, appId, taskQueue, options.apiSettings ?? settings);
+    return new Simulation(env, world, client, grants, workers);
   }
 
   user(openId: string, name: string): SimUser {
