@@ -28,7 +28,7 @@ export type RefreshResult =
  * that tokenless grant is not a revoked one, and its user needs a re-authorize card), gone
  * (revoked or without tokens), or rotated by an earlier run. Undefined when it still is.
  */
-function movedOn(grant: GrantRow | undefined, expectedVersion: number): RefreshResult | undefined {
+export function movedOn(grant: GrantRow | undefined, expectedVersion: number): RefreshResult | undefined {
   if (grant?.status === 'needs_reauth')
     return { kind: 'needs_reauth', reason: grant.reason ?? 'needs_reauth' };
   if (!grant || grant.status === 'revoked' || !grant.access_token_ct) return { kind: 'gone' };

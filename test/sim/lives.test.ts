@@ -161,6 +161,30 @@ describe('a grant over a year of server time', () => {
   );
 
   it(
+    'settles an attempt that expires while PostgreSQL is down for 30 minutes, once it is back',
+    async () => {
+      const user = sim.user('ou_database_down', '钱五');
+      await user.post([CALENDAR]);
+      const card = user.pendingCard()!;
+      const expiresAt = sim.world.store.getSession(card.attemptId)!.expires_at.getTime();
+      sim.world.faults.databaseOutage(expiresAt - 60_000, 31);
+
+      await sim.runTo(expiresAt + 2 * 3600_000, [user.openId]);
+      expect(
+        sim.world.faults.refusedByDatabase,
+        'the settle was refused while the database was down',
+      ).toBeGreaterThan(0);
+      expect(sim.violations).toEqual([]);
+      expect(sim.world.store.getSession(card.attemptId)).toMatchObject({ status: 'expired' });
+      expect(card.state).toBe('expired');
+      // The user asks again after the outage and gets a working card.
+      await authorize(user, [CALENDAR]);
+      expect(await user.readToken()).toMatchObject({ status: 200 });
+    },
+    LIFE_TIMEOUT_MS,
+  );
+
+  it(
     'revokes at once during a Feishu outage, and for good',
     async () => {
       const user = sim.user('ou_revokes', '孙七');

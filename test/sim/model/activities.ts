@@ -5,7 +5,7 @@ import type { SettleInput } from '../../../activities/attempts.ts';
 import type { ExchangeResult } from '../../../activities/exchange.ts';
 import { REFRESH_REFUSED } from '../../../activities/failure-types.ts';
 import { failureReasonFor, toActivityFailure } from '../../../activities/feishu-failure.ts';
-import type { RefreshResult } from '../../../activities/refresh.ts';
+import { movedOn, type RefreshResult } from '../../../activities/refresh.ts';
 import { pendingAttemptView, type CardView } from '../../../lib/cards/build.ts';
 import { FeishuApiError, isRetryable } from '../../../lib/feishu/errors.ts';
 import type { TokenSet, UserProfile } from '../../../lib/feishu/gateway.ts';
@@ -24,13 +24,6 @@ function authorized(grant: GrantRow): ExchangeResult {
   return { outcome: { kind: 'authorized', userName: token.userName, scopes: token.scopes }, token };
 }
 
-/** What a refresh reports when the grant is not the one the workflow last saw; undefined if it is. */
-function movedOn(grant: GrantRow | undefined, expectedVersion: number): RefreshResult | undefined {
-  if (!grant || grant.status === 'revoked' || !grant.access_token_ct) return { kind: 'gone' };
-  if (grant.token_version !== expectedVersion) return { kind: 'refreshed', token: tokenMetaOf(grant) };
-  return undefined;
-}
-
 /** Feishu errors leave a model call the way the real activities let them leave: as Temporal failures. */
 function asActivityFailure<T>(call: () => T): T {
   try {
@@ -45,7 +38,7 @@ function asActivityFailure<T>(call: () => T): T {
  * types as activities/, with the same store guards, in server time.
  */
 export function modelActivities(world: World): Activities {
-  const { feishu, store, log, interleave } = world;
+  const { feishu, store, log, interleave, faults } = world;
 
   const pendingView = (row: SessionRow, notice?: CardNotice): CardView =>
     pendingAttemptView(
@@ -115,6 +108,7 @@ export function modelActivities(world: World): Activities {
   return {
     async startAttempt(input) {
       const now = await world.clock();
+      faults.checkDatabase(now);
       const row = store.insertSession(now, input);
       const started = (messageId: string) => {
         const grant = store.markGrantPending(now, input.appId, input.openId);
@@ -135,6 +129,7 @@ export function modelActivities(world: World): Activities {
 
     async rescopeAttempt(input) {
       const now = await world.clock();
+      faults.checkDatabase(now);
       const row = store.getSession(input.attemptId);
       if (!row) return undefined;
       row.scopes = input.scopes;
@@ -147,6 +142,7 @@ export function modelActivities(world: World): Activities {
 
     async settleAttempt(input) {
       const now = await world.clock();
+      faults.checkDatabase(now);
       settle(now, input);
       const card = input.card;
       if (card) asActivityFailure(() => feishu.patchCard(now, card.messageId, card.view));
@@ -154,6 +150,7 @@ export function modelActivities(world: World): Activities {
 
     async settleAttemptShowingCard(input) {
       const now = await world.clock();
+      faults.checkDatabase(now);
       settle(now, input);
       try {
         feishu.patchCard(now, input.card.messageId, input.card.view);
@@ -172,6 +169,7 @@ export function modelActivities(world: World): Activities {
 
     async exchangeCode(input) {
       const now = await world.clock();
+      faults.checkDatabase(now);
       const row = store.getSession(input.attemptId);
       if (row?.code_spent_at) return alreadyExchanged(input.openId);
       if (!row?.code_ct) return INVALID_CODE;
@@ -207,6 +205,7 @@ export function modelActivities(world: World): Activities {
       await interleave.run('refreshGrant', openId, input);
       const now = await world.clock();
       checkNoRefreshAfterRevoke(world, now, openId, Context.current().info.scheduledTimestampMs);
+      faults.checkDatabase(now);
       const grant = store.getGrant(openId);
       const early = movedOn(grant, expectedVersion);
       if (early) return early;
@@ -245,6 +244,7 @@ export function modelActivities(world: World): Activities {
 
     async revokeGrant(input) {
       const now = await world.clock();
+      faults.checkDatabase(now);
       store.setGrantStatus(now, input.appId, input.openId, 'revoked', `revoked_by_${input.source}`, true);
     },
 
@@ -255,6 +255,7 @@ export function modelActivities(world: World): Activities {
 
     async endGrant(input) {
       const now = await world.clock();
+      faults.checkDatabase(now);
       store.setGrantStatus(now, input.appId, input.openId, 'needs_reauth', input.reason, true);
     },
   };

@@ -21,16 +21,20 @@ const BAD_CLIENT_SECRET = 20002;
 /**
  * Feishu's bad days, in server time: outages (every call answers 503), 429 bursts with
  * x-ogw-ratelimit-reset, single 5xx blips, refresh answers lost on the way back, and a wrong app
- * secret (the token endpoint refuses us until an operator fixes it).
+ * secret (the token endpoint refuses us until an operator fixes it). Also our own bad day: PostgreSQL
+ * down.
  */
 export class Faults {
   private outages: Window[] = [];
   private throttles: (Window & { retryAfterSeconds: number })[] = [];
   private badSecrets: Window[] = [];
+  private databaseOutages: Window[] = [];
   private blips = 0;
   private readonly lostRefreshAnswers = new Set<string>();
   /** Calls answered with a fault, by endpoint. */
   readonly refused: Record<FeishuEndpoint, number> = { send: 0, patch: 0, token: 0, user_info: 0 };
+  /** Store calls refused while the database was down. */
+  refusedByDatabase = 0;
 
   outage(from: number, minutes: number): void {
     this.outages.push({ from, to: from + minutes * 60_000 });
@@ -43,6 +47,19 @@ export class Faults {
   /** An operator deploys a wrong app secret: the token endpoint refuses every call for a while. */
   wrongAppSecret(from: number, minutes: number): void {
     this.badSecrets.push({ from, to: from + minutes * 60_000 });
+  }
+
+  /** PostgreSQL is down: every activity that reads or writes the store fails and is retried. */
+  databaseOutage(from: number, minutes: number): void {
+    this.databaseOutages.push({ from, to: from + minutes * 60_000 });
+  }
+
+  /** Throws what pg throws while the database is down; the activity's retry policy takes it from there. */
+  checkDatabase(now: number): void {
+    if (this.databaseOutages.some((w) => w.from <= now && now < w.to)) {
+      this.refusedByDatabase++;
+      throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    }
   }
 
   /** The next `count` Feishu calls, whichever they are, answer a 5xx. */
