@@ -176,7 +176,7 @@ export function createCallbackHandlers({
       const openId = parsed.data.sender.sender_id.open_id;
       const locale = match[1] === '授权' ? 'zh_cn' : 'en_us';
       const deadline = AbortSignal.timeout(handOffBudgetMs);
-      const ask = await beforeAbort(deadline, userLimit.take(openId));
+      const ask = await beforeAbort(deadline, userLimit.take(openId, eventId));
       if (!ask.allowed) {
         logger.info({ source: 'bot_message', outcome: 'rate_limited' }, 'DM request refused: too many asks');
         if (ask.firstRefusal) {

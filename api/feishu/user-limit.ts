@@ -12,10 +12,13 @@ export type UserAsk =
     };
 
 export interface UserCardLimit {
-  take(openId: string): Promise<UserAsk>;
+  /** `eventId`: a Feishu event delivered again is not counted again. */
+  take(openId: string, eventId?: string): Promise<UserAsk>;
 }
 
 const WINDOW_SECONDS = 60;
+/** Feishu re-delivers an event it got no answer for within a day (docs/operations.md). */
+const REDELIVERY_SECONDS = 24 * 3600;
 
 /**
  * The cards a user may ask for themselves (a DM command, the card's Retry) per minute, whatever
@@ -33,8 +36,29 @@ export function userCardLimit(db: Db, perMinute: number): UserCardLimit {
     points: perMinute,
     duration: WINDOW_SECONDS,
   });
+  // One point per event id: consuming it fails for a delivery of an event already counted.
+  const countedEvents = new RateLimiterPostgres({
+    storeClient: db,
+    storeType: 'pool',
+    tableName: 'user_rate_limits',
+    tableCreated: true,
+    keyPrefix: 'user_card_events',
+    points: 1,
+    duration: REDELIVERY_SECONDS,
+  });
+  const countedBefore = async (eventId: string) => {
+    try {
+      await countedEvents.consume(eventId);
+      return false;
+    } catch (err) {
+      if (!(err instanceof RateLimiterRes)) throw err;
+      return true;
+    }
+  };
   return {
-    async take(openId) {
+    async take(openId, eventId) {
+      // The first delivery was let through (a refused one is answered and not re-delivered).
+      if (eventId && (await countedBefore(eventId))) return { allowed: true };
       try {
         await limiter.consume(openId);
         return { allowed: true };

@@ -69,4 +69,15 @@ describe('per-user limits on the cards users ask for themselves (DMs, Retry)', (
     expect(await replica.take(openId)).toMatchObject({ allowed: false, firstRefusal: false });
     expect(await replica.take(stack.sandbox.openIdOf(stack.appId, 2))).toEqual({ allowed: true });
   });
+
+  it('counts an event Feishu delivers again once', async () => {
+    const limit = userCardLimit(stack.db, PER_MINUTE);
+    const openId = stack.sandbox.openIdOf(stack.appId, 3);
+    for (let delivery = 0; delivery < PER_MINUTE + 2; delivery++) {
+      expect(await limit.take(openId, 'ev_redelivered')).toEqual({ allowed: true });
+    }
+    // One of the user's asks went on that event; the rest of the window is still theirs.
+    for (let ask = 1; ask < PER_MINUTE; ask++) expect(await limit.take(openId)).toEqual({ allowed: true });
+    expect(await limit.take(openId)).toMatchObject({ allowed: false, firstRefusal: true });
+  });
 });
