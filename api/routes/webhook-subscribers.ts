@@ -17,7 +17,10 @@ import type { Operation } from '../openapi.ts';
 const subscriberUrl = z
   .url({ protocol: /^https?$/ })
   .max(2000)
-  .refine((u) => !new URL(u).username && !new URL(u).password, 'must not carry credentials');
+  // Zod runs refinements after a failed check too: an unparsable URL is reported by z.url already.
+  .refine((u) => !URL.canParse(u) || !hasCredentials(new URL(u)), 'must not carry credentials');
+
+const hasCredentials = (url: URL) => !!url.username || !!url.password;
 
 const createBody = z.object({
   name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, 'must be 1-40 of a-z, 0-9, _ and -'),

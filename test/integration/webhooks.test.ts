@@ -163,6 +163,15 @@ describe('signed webhooks', () => {
           }),
         });
       expect((await create(STATUS_KEY)).status).toBe(403);
+      // The fuzz run's 500: an empty URL reached the credentials check, which parsed it.
+      for (const url of ['', 'not a url', 'https://user:pw@example.com/hook']) {
+        const refused = await stack.api('/v1/webhooks/subscribers', {
+          key: ADMIN_KEY,
+          method: 'POST',
+          body: JSON.stringify({ name: 'bad-url', url }),
+        });
+        expect(refused.status, url).toBe(400);
+      }
       const created = await create(ADMIN_KEY);
       expect(created.status).toBe(201);
       const { subscriber, secret: first } = (await created.json()) as {
