@@ -26,22 +26,17 @@ const REDELIVERY_SECONDS = 24 * 3600;
  * window from their first ask, then a fresh one.
  */
 export function userCardLimit(db: Db, perMinute: number): UserCardLimit {
+  // A migration made the table: the runtime database role may not create tables.
+  const table = { storeClient: db, storeType: 'pool', tableName: 'user_rate_limits', tableCreated: true };
   const limiter = new RateLimiterPostgres({
-    storeClient: db,
-    storeType: 'pool',
-    tableName: 'user_rate_limits',
-    // A migration made it: the runtime database role may not create tables.
-    tableCreated: true,
+    ...table,
     keyPrefix: 'user_cards',
     points: perMinute,
     duration: WINDOW_SECONDS,
   });
   // One point per event id: consuming it fails for a delivery of an event already counted.
   const countedEvents = new RateLimiterPostgres({
-    storeClient: db,
-    storeType: 'pool',
-    tableName: 'user_rate_limits',
-    tableCreated: true,
+    ...table,
     keyPrefix: 'user_card_events',
     points: 1,
     duration: REDELIVERY_SECONDS,
