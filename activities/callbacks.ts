@@ -28,7 +28,11 @@ export function callbackActivities({ db, grants, logger }: CallbackDeps) {
           open_id: work.openId,
         } as const;
         try {
-          await revokeGrant(db, grants, work.openId, { source: 'card', by: record.by });
+          await revokeGrant(db, grants, work.openId, {
+            source: 'card',
+            by: record.by,
+            requestedAt: work.requestedAt,
+          });
         } catch (err) {
           audit({ ...record, ...failureOutcome(err) });
           throw err;

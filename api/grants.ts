@@ -30,7 +30,6 @@ import type {
   GrantSettings,
   GrantState,
   GrantStatus,
-  RevokedBy,
   RevokeRequest,
   TokenMeta,
 } from '../lib/grant-types.ts';
@@ -174,17 +173,11 @@ export class GrantService {
    * Revokes through the grant's workflow. Revocation never queues behind the grant's other work,
    * but its database write waits out a PostgreSQL outage: the caller hears so instead of hanging.
    */
-  async revoke(
-    openId: string,
-    source: RevokeRequest['source'],
-    by?: RevokedBy,
-  ): Promise<GrantState | undefined> {
+  async revoke(openId: string, request: RevokeRequest): Promise<GrantState | undefined> {
     const signal = AbortSignal.timeout(REVOKE_WAIT_MS);
     try {
       return await this.client.withAbortSignal(signal, () =>
-        this.client.workflow
-          .getHandle(this.workflowId(openId))
-          .executeUpdate(revoke, { args: [{ source, by }] }),
+        this.client.workflow.getHandle(this.workflowId(openId)).executeUpdate(revoke, { args: [request] }),
       );
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return undefined;

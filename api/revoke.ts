@@ -13,7 +13,7 @@ export async function revokeGrant(
   openId: string,
   request: RevokeRequest,
 ): Promise<void> {
-  const state = await grants.revoke(openId, request.source, request.by);
+  const state = await grants.revoke(openId, request);
   if (!state) await revokeStoredGrant(db, grants.appId, openId, request);
 }
 

@@ -107,6 +107,8 @@ export interface AttemptSummary {
   notice?: CardNotice;
   messageId?: string;
   expiresAt: number;
+  /** Epoch ms, workflow time; absent on attempts opened before it existed. */
+  openedAt?: number;
   outcome?: AttemptOutcome;
   /** Device-flow attempts only; absent on code-flow attempts (and on every attempt before it existed). */
   polling?: DevicePolling;
@@ -157,6 +159,12 @@ export interface RevokeRequest {
   source: 'api' | 'card';
   /** Absent in revocations sent before it existed, and when the workflow re-applies one. */
   by?: RevokedBy;
+  /**
+   * Epoch ms when the user pressed Revoke or the service asked. A revocation takes away what was
+   * granted or asked for before then, never a request the user made after it (a Revoke whose
+   * delivery was retried can land after the user's next request). Absent: it takes away everything.
+   */
+  requestedAt?: number;
 }
 
 export interface RedirectDelivery {

@@ -21,6 +21,7 @@ import {
 } from '../test/helpers/history-fixtures.ts';
 import { startStack, type Stack, type StackOptions } from '../test/helpers/stack.ts';
 import { getToken } from '../test/helpers/tokens.ts';
+import { revoke } from '../workflows/messages.ts';
 import { batchWorkflowId, callbackWorkflowId } from '../workflows/task-queues.ts';
 import { step } from './stack/progress.ts';
 import { ensureLocalPostgres } from './stack/postgres.ts';
@@ -246,6 +247,25 @@ const scenarios: Scenario[] = [
       if (!res.ok) throw new Error(`revoke answered ${res.status}`);
       await waitForCardTitle(stack, messageId, '授权已撤销');
       await settled(stack, openId);
+    },
+  },
+  {
+    name: 'late-card-revoke',
+    about:
+      "a card Revoke delivered again after the user's next request: that request's card is left alone and approved",
+    run: async (stack, openId) => {
+      const messageId = await authorize(stack, openId);
+      const pressedAt = Date.now();
+      await stack.sandbox.clickCardButton(messageId, { action: 'revoke' }, openId);
+      await waitForCardTitle(stack, messageId, '授权已撤销');
+      await settled(stack, openId);
+      await requestScopes(stack, openId, ['calendar:calendar:readonly']);
+      const next = await nthCard(stack, openId, 2);
+      await handleOf(stack, openId).executeUpdate(revoke, {
+        args: [{ source: 'card', by: { card_operator: openId }, requestedAt: pressedAt }],
+      });
+      await approveCard(stack, openId, next);
+      await untilWorkflowAuthorized(stack, openId);
     },
   },
   {

@@ -5,7 +5,7 @@ import type { Locale } from '../lib/grant-types.ts';
 /** What a card button or a bot DM asked for, as the API understood it before answering Feishu. */
 export type CallbackWork =
   | { action: 'cancel'; openId: string; attemptId: string }
-  | { action: 'revoke'; openId: string }
+  | { action: 'revoke'; openId: string; requestedAt?: number }
   | { action: 'retry'; openId: string; attemptId: string; messageId?: string }
   | { action: 'request'; openId: string; scopes: string[]; locale: Locale };
 

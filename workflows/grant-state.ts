@@ -45,7 +45,7 @@ import {
 } from './grant-contract.ts';
 import { Lock } from './lock.ts';
 import { grantEndsAt, refreshDueAt, refreshRetryDelayMs, renewalNoticesAt } from './timing.ts';
-import { GRANT_V3, REVOKED_CARD_AFTER_STORE } from './versions.ts';
+import { GRANT_V3, LATER_REQUEST_OUTLIVES_REVOKE, REVOKED_CARD_AFTER_STORE } from './versions.ts';
 
 /**
  * A run continues as new well before Temporal's limits (2,000 updates, 51,200 events per run) and
@@ -228,8 +228,12 @@ export class Grant {
    * Revocation takes effect at once and never queues behind a refresh: the store's guards keep a
    * refresh still in flight from writing its tokens back.
    */
-  async revoke({ source, by }: RevokeRequest): Promise<GrantState> {
+  async revoke({ source, by, requestedAt }: RevokeRequest): Promise<GrantState> {
     this.updatesThisRun++;
+    if (this.postdates(requestedAt) && patched(LATER_REQUEST_OUTLIVES_REVOKE)) {
+      log.info('a revocation asked for before the user asked again leaves the newer request alone');
+      return this.state;
+    }
     this.revocations++;
     const attempt = this.pendingAttempt();
     if (attempt) attempt.outcome = { kind: 'cancelled' };
@@ -245,6 +249,19 @@ export class Grant {
       this.revocationsBeingStored--;
     }
     return this.state;
+  }
+
+  /**
+   * Whether everything the grant holds came after `requestedAt`: a token authorized since, or no
+   * token and an attempt the user or a service opened since. An attempt the grant opened itself
+   * (re-authorize, renewal) does not count: the user's Revoke still ends it.
+   */
+  private postdates(requestedAt: number | undefined): boolean {
+    if (requestedAt === undefined) return false;
+    const token = this.state.token;
+    if (token) return token.authorizedAt > requestedAt;
+    const pending = this.pendingAttempt();
+    return !!pending && !pending.notice && (pending.openedAt ?? 0) > requestedAt;
   }
 
   validateTokenRead(): void {
@@ -459,7 +476,7 @@ export class Grant {
     const revocations = this.revocations;
     let storedStatus: GrantStatus | undefined;
     let storedReason: string | undefined;
-    const attempt: AttemptSummary = { id: `a-${uuid4()}`, scopes, expiresAt, notice };
+    const attempt: AttemptSummary = { id: `a-${uuid4()}`, scopes, expiresAt, openedAt: Date.now(), notice };
     this.state.attempt = attempt;
     const device = this.flow === 'device' && patched(DEVICE_FLOW);
     try {

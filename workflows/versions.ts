@@ -18,3 +18,9 @@ export const REVOKED_CARD_AFTER_STORE = 'revoked-card-after-store';
  * deploy) answers its first update while it reads them. Asked only by such runs.
  */
 export const SETTINGS_READ_BEHIND_LOCK = 'settings-read-behind-lock';
+/**
+ * Since then a revocation that carries when it was asked for leaves alone a grant the user asked
+ * for again after that (a card Revoke whose delivery was retried past the user's next request).
+ * Asked only when it changes what the revocation does.
+ */
+export const LATER_REQUEST_OUTLIVES_REVOKE = 'later-request-outlives-revoke';

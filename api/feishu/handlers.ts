@@ -126,7 +126,7 @@ export function createCallbackHandlers({
           ? { action: 'retry', openId, attemptId, messageId: context?.open_message_id }
           : action.value.action === 'cancel'
             ? { action: 'cancel', openId, attemptId }
-            : { action: 'revoke', openId };
+            : { action: 'revoke', openId, requestedAt: receivedAt };
       try {
         if (work.action === 'retry') {
           const ask = await beforeAbort(AbortSignal.timeout(handOffBudgetMs), userLimit.take(openId));

@@ -102,8 +102,12 @@ export function userRoutes({
   const revokeGuards = [audited(audit, 'authorization.revoke'), requireTokenRole];
   router.delete('/v1/users/:openId/authorization', ...revokeGuards, async (ctx) => {
     const { openId } = parseInput(openIdPath, ctx.params);
-    const by = { api_key: String(ctx.state.apiKey) };
-    if (!(await revokeIfGranted(db, grants, openId, { source: 'api', by })))
+    const request = {
+      source: 'api',
+      by: { api_key: String(ctx.state.apiKey) },
+      requestedAt: Date.now(),
+    } as const;
+    if (!(await revokeIfGranted(db, grants, openId, request)))
       throw new HttpError(404, 'no_grant', 'this user has no authorization to revoke');
     ctx.body = { open_id: openId, status: 'revoked' } satisfies z.input<typeof revokeAnswer>;
   });

@@ -214,6 +214,36 @@ describe('a grant at the edges of its runs', () => {
     },
     TIMEOUT_MS,
   );
+  it(
+    'leaves alone what the user asked for after pressing Revoke when that Revoke is delivered again late',
+    async () => {
+      const s = await start();
+      const user = s.user('ou_edge_late_revoke', '冯十一');
+      await authorize(user, [CALENDAR]);
+      const pressedAt = await s.time.now();
+      await user.revokeByCard(user.latestCard()!);
+      await s.runTo(pressedAt + 60_000, [user.openId]);
+      // The callback activity's retry (its first answer was lost to a killed worker) carries the press time.
+      const deliveredAgain = () =>
+        s.step(user.openId, 'the Revoke delivered again', () =>
+          s.grants.revoke(user.openId, { source: 'card', requestedAt: pressedAt }),
+        );
+
+      await user.post([CALENDAR, DOCS]);
+      const card = user.pendingCard()!;
+      await deliveredAgain();
+      expect(card.state).toBe('pending');
+      expect(await user.consent(card)).toMatchObject({ kind: 'authorized' });
+      await deliveredAgain();
+      await s.runTo((await s.time.now()) + DAY, [user.openId]);
+      expect(s.violations).toEqual([]);
+      expect(card.state).toBe('authorized');
+      expect(await s.grants.state(user.openId)).toMatchObject({ status: 'authorized' });
+      expect(await user.readToken()).toMatchObject({ status: 200 });
+    },
+    TIMEOUT_MS,
+  );
+
   /** When the model rotated the user's tokens, in days from the simulation's start. */
   function rotationDays(s: Simulation, user: SimUser): number[] {
     return s.world.log.events

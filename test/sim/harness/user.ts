@@ -142,8 +142,8 @@ export class SimUser {
 
   /** api/revoke.ts: through the workflow, or, with none running, by forgetting the stored tokens. */
   private async forget(source: 'api' | 'card'): Promise<void> {
-    if (await this.sim.grants.revoke(this.openId, source)) return;
     const { world, time } = this.sim;
+    if (await this.sim.grants.revoke(this.openId, { source, requestedAt: await time.now() })) return;
     world.store.setGrantStatus(
       await time.now(),
       world.appId,
