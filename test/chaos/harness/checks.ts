@@ -1,9 +1,13 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { History } from '@temporalio/common/lib/proto-utils.js';
 import { Client, Connection } from '@temporalio/client';
+import { root } from '../../../bench/provision.ts';
 import { percentile } from '../../../bench/stats.ts';
 import { createDb } from '../../../lib/db.ts';
 import { databaseText, findPlaintext, historyText } from '../../helpers/plaintext.ts';
 import { attemptIdsIn, cardsOf, cardView } from './cards.ts';
+import { saveLostHistories } from './lost-histories.ts';
 import type { Kill } from './monkey.ts';
 import type { TokenReads } from './readers.ts';
 import type { ChaosStack } from './stack.ts';
@@ -20,7 +24,14 @@ export interface BurntToken {
 }
 
 export interface ChaosReport {
-  flows: { total: number; byOutcome: Record<string, number>; lost: Flow[]; late: number };
+  flows: {
+    total: number;
+    byOutcome: Record<string, number>;
+    lost: Flow[];
+    late: number;
+    /** Files with the decoded histories of each lost flow's user. */
+    lostHistories: string[];
+  };
   duplicateCards: { attemptId: string; messages: string[] }[];
   /** Each user with more than one pending card, and those cards' versions. */
   usersWithTwoLiveCards: string[];
@@ -197,6 +208,7 @@ export async function checkRun(
     const stuck: string[] = [];
     let workflowTaskFailures = 0;
     const histories: string[] = [];
+    const rawHistories: History[] = [];
     for await (const execution of client.workflow.list()) {
       byStatus[execution.status.name] = (byStatus[execution.status.name] ?? 0) + 1;
       if (['FAILED', 'TERMINATED', 'TIMED_OUT'].includes(execution.status.name))
@@ -212,6 +224,7 @@ export async function checkRun(
         (e) => e.workflowTaskFailedEventAttributes,
       ).length;
       histories.push(historyText(history));
+      rawHistories.push(history);
     }
     const { rows: overdue } = await db.query<{ open_id: string }>(
       `SELECT open_id FROM user_auth_sessions
@@ -256,8 +269,16 @@ export async function checkRun(
     const answers503 = Object.entries(reads.byAnswer)
       .filter(([answer]) => answer.startsWith('503'))
       .reduce((sum, [, n]) => sum + n, 0);
+    const lost = flows.filter((f) => f.result !== 'ok');
+    // Only a help for tracing a loss: failing to write it must not cost the run its report.
+    const lostHistories = await saveLostHistories(
+      rawHistories,
+      lost.map((f) => f.openId),
+      stack.app.codecKeys,
+      path.join(root, '.data', 'chaos', 'lost'),
+    ).catch((err: unknown) => [`(not saved: ${String(err)})`]);
     return {
-      flows: { total: flows.length, byOutcome, lost: flows.filter((f) => f.result !== 'ok'), late },
+      flows: { total: flows.length, byOutcome, lost, late, lostHistories },
       duplicateCards,
       usersWithTwoLiveCards,
       refreshes: { total: refreshEvents.length, tokensUsedTwice, burnt, silentNeedsReauth },

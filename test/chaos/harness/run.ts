@@ -195,6 +195,7 @@ export function printChaosResult({ options, report, faults, wallMs }: ChaosResul
     out.push(
       `LOST: ${flow.openId} ${flow.behavior} via ${flow.via}: ${flow.result} (${flow.notes.join('; ')})`,
     );
+  for (const file of report.flows.lostHistories) out.push(`histories of a lost flow's user: ${file}`);
   for (const burnt of report.refreshes.burnt) {
     if (burnt.ended !== 'needs_reauth with a re-authorize card')
       out.push(
