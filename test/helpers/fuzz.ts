@@ -114,13 +114,16 @@ async function rows(stack: Stack, into: Snapshot): Promise<void> {
 }
 
 /**
- * The workflows a look describes, by id: every one visibility has listed so far, every user's
- * that has rows, and those a request named. Visibility only finds them; their run and status come
+ * The workflows a look describes, by id: those visibility lists as running, those running at the
+ * look before (to see them end), every user's that has rows and was never described, and those a
+ * request named. A closed workflow is not asked again: it changes only when a new run starts,
+ * which makes it running in visibility or is done by a request that names it. Run and status come
  * from describe, since visibility trails the workflows by as much as the machine is loaded.
  */
 class KnownWorkflows {
-  private readonly ids = new Set<string>();
-  /** Named by the request at hand: described while it lasts, kept once found. */
+  /** The latest description of every workflow found so far. */
+  private readonly described = new Map<string, { owner: string; value: string; running: boolean }>();
+  /** Named by the request at hand: described while it lasts. */
   private named = new Set<string>();
   private readonly grantPrefix: string;
 
@@ -147,13 +150,17 @@ class KnownWorkflows {
   }
 
   async look(into: Snapshot): Promise<string[]> {
-    const query = `TaskQueue = "${this.stack.config.TEMPORAL_TASK_QUEUE}"`;
-    for await (const workflow of this.stack.temporal.workflow.list({ query }))
-      this.ids.add(workflow.workflowId);
-    for (const { owner } of into.values()) this.ids.add(grantWorkflowId(this.stack.appId, owner));
+    const ids = new Set(this.named);
+    const query = `TaskQueue = "${this.stack.config.TEMPORAL_TASK_QUEUE}" AND ExecutionStatus = "Running"`;
+    for await (const workflow of this.stack.temporal.workflow.list({ query })) ids.add(workflow.workflowId);
+    for (const [id, { running }] of this.described) if (running) ids.add(id);
+    for (const { owner } of into.values()) {
+      const id = grantWorkflowId(this.stack.appId, owner);
+      if (!this.described.has(id)) ids.add(id);
+    }
     const busy: string[] = [];
     await Promise.all(
-      [...new Set([...this.ids, ...this.named])].map(async (id) => {
+      [...ids].map(async (id) => {
         let described;
         try {
           described = await this.stack.temporal.workflow.getHandle(id).describe();
@@ -161,12 +168,13 @@ class KnownWorkflows {
           if (err instanceof WorkflowNotFoundError) return;
           throw err;
         }
-        this.ids.add(id);
         const { raw } = described;
         const status = described.status.name;
-        into.set(`workflow ${id}`, {
+        const running = status === 'RUNNING';
+        this.described.set(id, {
           owner: this.ownerOf(id),
           value: JSON.stringify({ run: described.runId, status }),
+          running,
         });
         // Work in flight: an activity (retries and their backoff included), a workflow task (an
         // update or signal being handled, an activity's result being taken), a child.
@@ -174,9 +182,10 @@ class KnownWorkflows {
           (raw.pendingActivities?.length ?? 0) > 0 ||
           Boolean(raw.pendingWorkflowTask) ||
           (raw.pendingChildren?.length ?? 0) > 0;
-        if (status === 'RUNNING' && inFlight) busy.push(id);
+        if (running && inFlight) busy.push(id);
       }),
     );
+    for (const [id, { owner, value }] of this.described) into.set(`workflow ${id}`, { owner, value });
     return busy;
   }
 }
@@ -331,8 +340,8 @@ async function startWitness(stack: Stack, onProgress?: FuzzOptions['onProgress']
   let queue: Promise<void> = Promise.resolve();
   /** After a request that may have started work, the next comparison waits for it to end. */
   let unsettled = false;
-  const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const body = await readBody(req);
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse, received: Promise<Buffer>) => {
+    const body = await received;
     workflows.nameIn(req.url ?? '/', body);
     const settle = (first?: Look) =>
       settledSnapshot(stack, workflows, first, (busy) =>
@@ -367,13 +376,19 @@ async function startWitness(stack: Stack, onProgress?: FuzzOptions['onProgress']
     res.end(answer.body);
   };
   const server = http.createServer((req, res) => {
+    // Read at once, not when its turn comes: a request queued behind a long settle would
+    // otherwise sit unread until Node's request timeout aborts it.
+    const received = readBody(req);
+    received.catch(() => undefined);
     queue = queue.then(() =>
-      handle(req, res).catch((err: unknown) => {
+      handle(req, res, received).catch((err: unknown) => {
         stateChanges.push(`the witness failed on ${req.method} ${req.url}: ${String(err)}`);
         res.destroy();
       }),
     );
   });
+  // One request at a time by design: the queue, not Node, decides how long a request waits.
+  server.requestTimeout = 0;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
