@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyToJSON, type History } from '@temporalio/common/lib/proto-utils.js';
+import { loadTemporalConfig } from '../../../lib/config.ts';
 import { decodeHistoryJSON } from '../../../lib/history-payloads.ts';
 import { SodiumPayloadCodec } from '../../../lib/payload-codec.ts';
 
@@ -12,13 +13,14 @@ import { SodiumPayloadCodec } from '../../../lib/payload-codec.ts';
 export async function saveLostHistories(
   histories: History[],
   lostOpenIds: string[],
-  /** The run's PAYLOAD_CODEC_KEYS: one `id:base64` entry. */
+  /** The run's PAYLOAD_CODEC_KEYS, as its processes read it. */
   codecKeys: string,
   dir: string,
 ): Promise<string[]> {
   if (lostOpenIds.length === 0) return [];
-  const [id, key] = codecKeys.split(':');
-  const codec = new SodiumPayloadCodec([{ id: id!, key: new Uint8Array(Buffer.from(key!, 'base64')) }]);
+  const codec = new SodiumPayloadCodec(
+    loadTemporalConfig({ PAYLOAD_CODEC_KEYS: codecKeys }).PAYLOAD_CODEC_KEYS,
+  );
   const decoded = await Promise.all(
     histories.map(async (history) =>
       JSON.stringify(await decodeHistoryJSON(JSON.parse(historyToJSON(history)), codec)),
