@@ -103,18 +103,20 @@ async function seedGrant(s: Seeder, openId: string, wakeAt: number | undefined):
   const stored = tokenMetaOf(
     await saveAuthorizedGrant(s.db, appId, openId, sealed, { name: `User ${openId}` }),
   );
-  const lead = DEFAULT_GRANT_SETTINGS.refreshLeadSeconds * 1000;
-  const token: TokenMeta = {
-    ...stored,
-    // The workflow wakes at refreshExpiresAt - lead - jitter: a due grant is told its refresh
-    // token runs out `lead` after wakeAt. Its real token (7 days) is what the refresh spends.
-    refreshExpiresAt: wakeAt !== undefined ? wakeAt + lead : stored.refreshExpiresAt,
-  };
+  const margin = DEFAULT_GRANT_SETTINGS.accessTokenMarginSeconds * 1000;
+  // A due grant keeps its access token fresh (the eager policy), so it wakes exactly `margin` before
+  // the access expiry it is told: wakeAt. The keep-alive rule cannot plant an instant: it never
+  // sleeps less than half the refresh token's remaining life. The refresh itself is the same call.
+  const token: TokenMeta = wakeAt === undefined ? stored : { ...stored, accessExpiresAt: wakeAt + margin };
   const input: GrantWorkflowInput = {
     appId,
     openId,
     // Complete settings: a run given partial ones asks the worker, whose jitter would move the wake.
-    settings: { ...DEFAULT_GRANT_SETTINGS, refreshJitterSeconds: 0 },
+    settings: {
+      ...DEFAULT_GRANT_SETTINGS,
+      refreshJitterSeconds: 0,
+      ...(wakeAt === undefined ? {} : { refreshPolicy: 'eager' as const }),
+    },
     carried: { format: 2, state: { appId, openId, status: 'authorized', token, refreshCount: 0 } },
   };
   await s.client.workflow.start(grantWorkflow, {

@@ -138,8 +138,8 @@ export function printChaosResult({ options, report, faults, wallMs }: ChaosResul
     ],
     ['  of them not ending needs_reauth + card', fmt(v.burntTokensNotReauthorized!), '0'],
     [
-      'grants living ≥ 3 min / refreshed ≥ 3 times',
-      `${report.grantsRefreshedAtLeast3.lived3Minutes} / ${report.grantsRefreshedAtLeast3.refreshed3Times}`,
+      'grants held ≥ 3 min / refreshed ≥ 3 times',
+      `${report.grantsRefreshedAtLeast3.held3Minutes} / ${report.grantsRefreshedAtLeast3.refreshed3Times}`,
       'equal',
     ],
     [
