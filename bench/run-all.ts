@@ -2,10 +2,11 @@ import { AUTH_DEFAULTS, authOptions, runAuthBench } from './auth.ts';
 import { GRANTS_DEFAULTS, grantsOptions, runGrantsBench } from './grants.ts';
 import { PROXY_DEFAULTS, proxyOptions, runProxyBench } from './proxy.ts';
 import { parseFlags, printJson } from './stats.ts';
+import { replayOptions, runReplayBench } from './replay.ts';
 import { TOKEN_DEFAULTS, runTokenBench, tokenOptions } from './token.ts';
 
 /**
- * `npm run bench`: the four benchmarks one after another at moderate sizes, then one summary
+ * `npm run bench`: the five benchmarks one after another at moderate sizes, then one summary
  * table. Flags go to the benchmark they name (--users/--concurrency to auth, token and proxy,
  * --grants/--due/--rate/--hold to grants); --only auth,token limits the set.
  */
@@ -49,6 +50,16 @@ async function main(): Promise<void> {
       ['grants', 'peak token-endpoint calls in 1 s', String(grants.peakPerSecond), '≤ 50'],
       ['grants', 'refreshed / due', `${grants.refreshed} / ${grants.due}`, 'all'],
     );
+  }
+  if (wanted('replay')) {
+    const replay = await runReplayBench(replayOptions(flags));
+    results.replay = replay;
+    rows.push([
+      'replay',
+      'workflow CPU ms per authorized flow, ours / bare',
+      `${replay.cpuMsPerReplay.ours} / ${replay.cpuMsPerReplay.bare} (ratio ${replay.ratioToBare})`,
+      '—',
+    ]);
   }
   if (wanted('proxy')) {
     const proxy = await runProxyBench(proxyOptions(flags, PROXY_DEFAULTS));

@@ -16,6 +16,8 @@ const BENCH_FLAGS = {
   'worker-heap-mb': { type: 'string' },
   'open-users': { type: 'string' },
   wake: { type: 'string' },
+  replays: { type: 'string' },
+  rounds: { type: 'string' },
   only: { type: 'string' },
   role: { type: 'string' },
   cluster: { type: 'boolean' },
