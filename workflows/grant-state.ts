@@ -45,7 +45,12 @@ import {
 } from './grant-contract.ts';
 import { Lock } from './lock.ts';
 import { grantEndsAt, refreshDueAt, refreshRetryDelayMs, renewalNoticesAt } from './timing.ts';
-import { GRANT_V3, LATER_REQUEST_OUTLIVES_REVOKE, REVOKED_CARD_AFTER_STORE } from './versions.ts';
+import {
+  DECIDED_ATTEMPT_SETTLES_FIRST,
+  GRANT_V3,
+  LATER_REQUEST_OUTLIVES_REVOKE,
+  REVOKED_CARD_AFTER_STORE,
+} from './versions.ts';
 
 /**
  * A run continues as new well before Temporal's limits (2,000 updates, 51,200 events per run) and
@@ -148,6 +153,8 @@ export class Grant {
       if (req.locale) this.locale = req.locale;
       if (req.flow) this.flow = req.flow;
       const attempt = this.pendingAttempt();
+      // A consent the loop has not recorded yet counts: settle it, then see what it covers.
+      if (this.decidedUnsettled() && patched(DECIDED_ATTEMPT_SETTLES_FIRST)) await this.settle();
       if (!attempt && this.covers(req.scopes)) return this.respond(true);
       if (attempt) {
         await this.mergeScopes(attempt, req.scopes);
@@ -419,6 +426,12 @@ export class Grant {
   private pendingAttempt(): AttemptSummary | undefined {
     const attempt = this.state.attempt;
     return attempt && !attempt.outcome ? attempt : undefined;
+  }
+
+  /** The current attempt has an outcome the loop has not settled yet. */
+  private decidedUnsettled(): boolean {
+    const attempt = this.state.attempt;
+    return !!attempt?.outcome && attempt.id !== this.settledAttemptId;
   }
 
   private covers(scopes: string[]): boolean {

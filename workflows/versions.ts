@@ -24,3 +24,10 @@ export const SETTINGS_READ_BEHIND_LOCK = 'settings-read-behind-lock';
  * Asked only when it changes what the revocation does.
  */
 export const LATER_REQUEST_OUTLIVES_REVOKE = 'later-request-outlives-revoke';
+/**
+ * Since then a request that finds the last attempt decided but not yet recorded (a consent the
+ * loop has not settled yet) settles it first, so a grant just authorized covers the request
+ * instead of a new card replacing the authorized one (a Retry click delivered again). Asked only
+ * in that moment.
+ */
+export const DECIDED_ATTEMPT_SETTLES_FIRST = 'decided-attempt-settles-first';

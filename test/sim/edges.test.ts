@@ -244,6 +244,50 @@ describe('a grant at the edges of its runs', () => {
     TIMEOUT_MS,
   );
 
+  it(
+    'keeps the card authorized when a Retry delivered again arrives while the consent is exchanged',
+    async () => {
+      const s = await start();
+      const user = s.user('ou_edge_retry_again', '褚十二');
+      await user.post([CALENDAR]);
+      const cancelled = user.pendingCard()!;
+      await user.cancel(cancelled);
+      await s.waitFor(
+        'the cancelled card',
+        () => cancelled.state === 'cancelled' || undefined,
+        (await s.time.now()) + HOUR,
+        [user.openId],
+      );
+      await user.retry(cancelled);
+      const card = user.pendingCard()!;
+      expect(card.messageId).toBe(cancelled.messageId);
+
+      // The Retry's callback activity lost its first answer (a killed worker) and asks again: the
+      // copy reaches the workflow while the consent's code is being exchanged.
+      let again: Promise<unknown> | undefined;
+      s.world.interleave.inside('exchangeCode', user.openId, async () => {
+        ({ result: again } = await placeUpdate(s, user, () =>
+          s.grants.request(user.openId, {
+            scopes: [CALENDAR],
+            source: 'card_retry',
+            reuseMessageId: card.messageId,
+          }),
+        ));
+      });
+      expect(await user.consent(card)).toMatchObject({ kind: 'authorized' });
+      expect(await s.step(user.openId, 'the Retry delivered again', () => again!)).toMatchObject({
+        status: 'authorized',
+        reused: true,
+      });
+      await s.runTo((await s.time.now()) + DAY, [user.openId]);
+      expect(s.violations).toEqual([]);
+      expect(user.pendingCard()).toBeUndefined();
+      expect(user.latestCard()).toMatchObject({ messageId: card.messageId, state: 'authorized' });
+      expect(await s.grants.state(user.openId)).toMatchObject({ status: 'authorized' });
+    },
+    TIMEOUT_MS,
+  );
+
   /** When the model rotated the user's tokens, in days from the simulation's start. */
   function rotationDays(s: Simulation, user: SimUser): number[] {
     return s.world.log.events

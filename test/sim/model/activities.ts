@@ -168,6 +168,7 @@ export function modelActivities(world: World): Activities {
     },
 
     async exchangeCode(input) {
+      await interleave.run('exchangeCode', input.openId, input);
       const now = await world.clock();
       faults.checkDatabase(now);
       const row = store.getSession(input.attemptId);

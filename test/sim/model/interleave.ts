@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 
 /** The model activities a test can step into. */
-export type Interleavable = 'refreshGrant' | 'updateCard' | 'currentGrantSettings';
+export type Interleavable = 'refreshGrant' | 'updateCard' | 'currentGrantSettings' | 'exchangeCode';
 
 /** How often an activity held by a test heartbeats: well inside the shortest heartbeatTimeout (5 s). */
 const HEARTBEAT_EVERY_MS = 1_000;
