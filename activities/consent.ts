@@ -1,9 +1,8 @@
 import { CancelledFailure } from '@temporalio/activity';
 import { FeishuApiError, isRetryable } from '../lib/feishu/errors.ts';
 import type { TokenSet, UserProfile } from '../lib/feishu/gateway.ts';
-import { inTransaction } from '../lib/db.ts';
-import { getGrant, saveAuthorizedGrant, tokenMetaOf, type GrantRow } from '../lib/store/grants.ts';
-import { getSession, spendCode } from '../lib/store/sessions.ts';
+import { getGrant, spendCodeSavingGrant, tokenMetaOf, type GrantRow } from '../lib/store/grants.ts';
+import { getSession } from '../lib/store/sessions.ts';
 import type { AttemptOutcome, TokenMeta } from '../lib/grant-types.ts';
 import type { ServiceDeps } from '../lib/service-deps.ts';
 import { attemptTimeLeftMs, feishuCall, pause } from './attempt-context.ts';
@@ -82,11 +81,7 @@ export function consentSteps({ db, cipher, feishu, logger }: ServiceDeps) {
     }
 
     const sealed = sealTokens(cipher, input.appId, input.openId, tokens);
-    const grant = await inTransaction(db, async (tx) =>
-      (await spendCode(tx, input.attemptId))
-        ? saveAuthorizedGrant(tx, input.appId, input.openId, sealed, profile)
-        : undefined,
-    );
+    const grant = await spendCodeSavingGrant(db, input.attemptId, input.appId, input.openId, sealed, profile);
     if (grant) return authorized(grant);
     // Another run of this activity stored its grant first, or the attempt was settled (failed,
     // cancelled, superseded) while this run waited for Feishu: what it bought is not stored.

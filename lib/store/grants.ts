@@ -72,10 +72,48 @@ export async function getGrant(db: Db, appId: string, openId: string): Promise<G
 }
 
 /**
- * Stores a fresh authorization: new tokens, profile, authorized_at reset (the 365-day clock
- * restarts), whatever the grant's state. The exchange calls it only in the transaction that
- * spends its attempt's code (spendCode), which is what keeps a settled attempt from storing.
+ * The upsert of a fresh authorization: new tokens, profile, authorized_at reset (the 365-day clock
+ * restarts), whatever the grant's state. `source` is the SELECT giving the new row ($1–$12),
+ * `prefix` a WITH clause it may draw on.
  */
+function upsertAuthorizedSql(source: string, prefix = ''): string {
+  return `${prefix}
+    INSERT INTO grants (app_id, open_id, status, reason, scopes, union_id, user_name, user_en_name, avatar_url,
+                        key_id, access_token_ct, refresh_token_ct, access_expires_at, refresh_expires_at,
+                        authorized_at, token_version)
+    ${source}
+    ON CONFLICT (app_id, open_id) DO UPDATE SET
+      status = 'authorized', reason = NULL, scopes = EXCLUDED.scopes, union_id = EXCLUDED.union_id,
+      user_name = EXCLUDED.user_name, user_en_name = EXCLUDED.user_en_name, avatar_url = EXCLUDED.avatar_url,
+      key_id = EXCLUDED.key_id, access_token_ct = EXCLUDED.access_token_ct,
+      refresh_token_ct = EXCLUDED.refresh_token_ct, access_expires_at = EXCLUDED.access_expires_at,
+      refresh_expires_at = EXCLUDED.refresh_expires_at, authorized_at = now(),
+      token_version = grants.token_version + 1, updated_at = now()
+    RETURNING *`;
+}
+
+const AUTHORIZED_ROW = `SELECT $1::text, $2::text, 'authorized', NULL::text, $3::text[], $4::text, $5::text,
+                               $6::text, $7::text, $8::text, $9::bytea, $10::bytea, $11::timestamptz,
+                               $12::timestamptz, now(), 1`;
+
+function authorizedParams(appId: string, openId: string, tokens: SealedTokens, profile: Profile) {
+  return [
+    appId,
+    openId,
+    tokens.scopes,
+    profile.unionId ?? null,
+    profile.name,
+    profile.enName ?? null,
+    profile.avatarUrl ?? null,
+    tokens.keyId,
+    tokens.accessTokenCt,
+    tokens.refreshTokenCt,
+    tokens.accessExpiresAt,
+    tokens.refreshExpiresAt,
+  ];
+}
+
+/** Stores a fresh authorization outside any attempt (seeding, tests). */
 export async function saveAuthorizedGrant(
   db: Queryable,
   appId: string,
@@ -84,34 +122,36 @@ export async function saveAuthorizedGrant(
   profile: Profile,
 ): Promise<GrantRow> {
   const { rows } = await db.query<GrantRow>(
-    `INSERT INTO grants (app_id, open_id, status, reason, scopes, union_id, user_name, user_en_name, avatar_url,
-                         key_id, access_token_ct, refresh_token_ct, access_expires_at, refresh_expires_at,
-                         authorized_at, token_version)
-     VALUES ($1, $2, 'authorized', NULL, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now(), 1)
-     ON CONFLICT (app_id, open_id) DO UPDATE SET
-       status = 'authorized', reason = NULL, scopes = EXCLUDED.scopes, union_id = EXCLUDED.union_id,
-       user_name = EXCLUDED.user_name, user_en_name = EXCLUDED.user_en_name, avatar_url = EXCLUDED.avatar_url,
-       key_id = EXCLUDED.key_id, access_token_ct = EXCLUDED.access_token_ct,
-       refresh_token_ct = EXCLUDED.refresh_token_ct, access_expires_at = EXCLUDED.access_expires_at,
-       refresh_expires_at = EXCLUDED.refresh_expires_at, authorized_at = now(),
-       token_version = grants.token_version + 1, updated_at = now()
-     RETURNING *`,
-    [
-      appId,
-      openId,
-      tokens.scopes,
-      profile.unionId ?? null,
-      profile.name,
-      profile.enName ?? null,
-      profile.avatarUrl ?? null,
-      tokens.keyId,
-      tokens.accessTokenCt,
-      tokens.refreshTokenCt,
-      tokens.accessExpiresAt,
-      tokens.refreshExpiresAt,
-    ],
+    upsertAuthorizedSql(AUTHORIZED_ROW),
+    authorizedParams(appId, openId, tokens, profile),
   );
   return rows[0]!;
+}
+
+/**
+ * Spends the attempt's code and stores the authorization it bought, in one statement (so one
+ * transaction and one round trip): nothing is stored when the attempt was settled or its code
+ * spent meanwhile (undefined). The attempt's row stays locked until the grant is written, so
+ * settling the attempt waits for the grant and then sees it, and an exchange that answers after
+ * the attempt was settled stores nothing.
+ */
+export async function spendCodeSavingGrant(
+  db: Queryable,
+  attemptId: string,
+  appId: string,
+  openId: string,
+  tokens: SealedTokens,
+  profile: Profile,
+): Promise<GrantRow | undefined> {
+  const spend = `WITH spent AS (
+    UPDATE user_auth_sessions SET code_spent_at = now(), code_ct = NULL, code_key_id = NULL
+     WHERE id = $13 AND settled_at IS NULL AND code_spent_at IS NULL
+    RETURNING id)`;
+  const { rows } = await db.query<GrantRow>(upsertAuthorizedSql(`${AUTHORIZED_ROW} FROM spent`, spend), [
+    ...authorizedParams(appId, openId, tokens, profile),
+    attemptId,
+  ]);
+  return rows[0];
 }
 
 /**

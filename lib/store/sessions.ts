@@ -1,4 +1,4 @@
-import type { Db, Queryable } from '../db.ts';
+import type { Db } from '../db.ts';
 import type { GrantStatus, Locale } from '../grant-types.ts';
 
 export interface SessionRow {
@@ -165,19 +165,4 @@ export async function listSessions(
     [appId, openId, limit],
   );
   return rows;
-}
-
-/**
- * Marks the attempt's code as spent and forgets it, if the attempt is still open; false when it
- * was settled (or its code spent) meanwhile. Called in the transaction that stores the grant: the
- * row stays locked until it commits, so settling the attempt waits for the grant and then sees it,
- * and an exchange that answers after the attempt was settled stores nothing.
- */
-export async function spendCode(db: Queryable, id: string): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `UPDATE user_auth_sessions SET code_spent_at = now(), code_ct = NULL, code_key_id = NULL
-      WHERE id = $1 AND settled_at IS NULL AND code_spent_at IS NULL`,
-    [id],
-  );
-  return rowCount === 1;
 }
