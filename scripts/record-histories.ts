@@ -21,7 +21,7 @@ import {
 } from '../test/helpers/history-fixtures.ts';
 import { startStack, type Stack, type StackOptions } from '../test/helpers/stack.ts';
 import { getToken } from '../test/helpers/tokens.ts';
-import { revoke } from '../workflows/messages.ts';
+import { requestAuthorization, revoke } from '../workflows/messages.ts';
 import { batchWorkflowId, callbackWorkflowId } from '../workflows/task-queues.ts';
 import { step } from './stack/progress.ts';
 import { ensureLocalPostgres } from './stack/postgres.ts';
@@ -265,6 +265,33 @@ const scenarios: Scenario[] = [
         args: [{ source: 'card', by: { card_operator: openId }, requestedAt: pressedAt }],
       });
       await approveCard(stack, openId, next);
+      await untilWorkflowAuthorized(stack, openId);
+    },
+  },
+  {
+    name: 'request-during-exchange',
+    about:
+      'a request arrives while the consent is exchanged (a Retry delivered again): it finds the grant authorized, the card stays so',
+    run: async (stack, openId) => {
+      const scopes = ['calendar:calendar:readonly'];
+      await requestScopes(stack, openId, scopes);
+      const messageId = await nthCard(stack, openId, 1);
+      // Feishu slow to answer the code exchange: the second request lands while it is in flight.
+      stack.sandbox.faults.set({ latencyMs: 2_000, pathPrefix: TOKEN_ENDPOINT });
+      try {
+        const consent = approveCard(stack, openId, messageId);
+        await eventually('the code exchange in flight', async () => {
+          const { raw } = await handleOf(stack, openId).describe();
+          return raw.pendingActivities?.some((a) => a.activityType?.name === 'exchangeCode') || undefined;
+        });
+        const again = await handleOf(stack, openId).executeUpdate(requestAuthorization, {
+          args: [{ scopes, source: 'card_retry', reuseMessageId: messageId }],
+        });
+        await consent;
+        if (again.status !== 'authorized') throw new Error(`the second request answered ${again.status}`);
+      } finally {
+        stack.sandbox.faults.reset();
+      }
       await untilWorkflowAuthorized(stack, openId);
     },
   },
