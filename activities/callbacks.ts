@@ -3,6 +3,8 @@ import type { GrantService } from '../api/grants.ts';
 import { revokeGrant } from '../api/revoke.ts';
 import type { Db } from '../lib/db.ts';
 import type { Logger } from '../lib/logger.ts';
+import { normalizeScopes } from '../lib/feishu/oauth.ts';
+import { askedSince } from '../lib/store/queries.ts';
 import { getSession } from '../lib/store/sessions.ts';
 import type { CallbackWork } from '../workflows/callback.ts';
 import { waitOnGrant } from './grant-wait.ts';
@@ -17,7 +19,26 @@ export interface CallbackDeps {
 export function callbackActivities({ db, grants, logger }: CallbackDeps) {
   const audit = auditStream(logger);
 
-  async function act(work: CallbackWork): Promise<void> {
+  /**
+   * A request or Retry done again (the activity's first answer was lost to a killed worker) after
+   * it was answered: the user may have acted on its card since (cancelled it), and asking again
+   * would put a card in front of them that nobody asked for. Assumes the API's and PostgreSQL's
+   * clocks agree within Feishu's 3 s answer window, which the work waits out before it asks.
+   */
+  async function answeredSince(openId: string, receivedAt: number | undefined, scopes: string[]) {
+    if (receivedAt === undefined) return false;
+    const answered = await askedSince(
+      db,
+      grants.appId,
+      openId,
+      new Date(receivedAt),
+      normalizeScopes(scopes),
+    );
+    if (answered) logger.info({ openId }, 'a callback asked again after it was answered; nothing to do');
+    return answered;
+  }
+
+  async function act(work: CallbackWork, receivedAt: number | undefined): Promise<void> {
     switch (work.action) {
       case 'cancel':
         return grants.cancel(work.openId, work.attemptId);
@@ -42,6 +63,7 @@ export function callbackActivities({ db, grants, logger }: CallbackDeps) {
       }
       case 'retry': {
         const previous = await getSession(db, work.attemptId);
+        if (await answeredSince(work.openId, receivedAt, previous?.scopes ?? [])) return;
         await grants.request(work.openId, {
           scopes: previous?.scopes ?? [],
           locale: previous?.locale,
@@ -51,6 +73,7 @@ export function callbackActivities({ db, grants, logger }: CallbackDeps) {
         return;
       }
       case 'request':
+        if (await answeredSince(work.openId, receivedAt, work.scopes)) return;
         await grants.request(work.openId, {
           scopes: work.scopes,
           locale: work.locale,
@@ -62,8 +85,9 @@ export function callbackActivities({ db, grants, logger }: CallbackDeps) {
   }
 
   return {
-    async actOnCallback(work: CallbackWork): Promise<void> {
-      await waitOnGrant(() => act(work));
+    /** `receivedAt` is absent from callbacks handed over before it existed. */
+    async actOnCallback(work: CallbackWork, receivedAt?: number): Promise<void> {
+      await waitOnGrant(() => act(work, receivedAt));
     },
   };
 }

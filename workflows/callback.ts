@@ -16,6 +16,11 @@ export interface CallbackWorkflowInput {
    * callback's answer (a card changed while the answer is awaited is reverted by the client).
    */
   notBefore?: number;
+  /**
+   * Epoch ms (the API's clock) when the click or DM arrived: a request or Retry whose work is done
+   * again later (its activity's answer was lost) sees that it was already answered since.
+   */
+  receivedAt?: number;
 }
 
 const { actOnCallback } = proxyActivities<CallbackActivities>({
@@ -32,8 +37,12 @@ const { actOnCallback } = proxyActivities<CallbackActivities>({
  * that dies after answering loses nothing. Started under an id made of the event id, so a
  * re-delivered event is the same workflow.
  */
-export async function feishuCallbackWorkflow({ work, notBefore }: CallbackWorkflowInput): Promise<void> {
+export async function feishuCallbackWorkflow({
+  work,
+  notBefore,
+  receivedAt,
+}: CallbackWorkflowInput): Promise<void> {
   const wait = (notBefore ?? 0) - Date.now();
   if (wait > 0) await sleep(wait);
-  await actOnCallback(work);
+  await actOnCallback(work, receivedAt);
 }

@@ -103,7 +103,7 @@ export function createCallbackHandlers({
     // The client's own abort can lag behind a connection it is still dialling; the answer may not.
     return beforeAbort(
       signal,
-      grants.handOff(eventId, { work, notBefore: receivedAt + FEISHU_ANSWER_WINDOW_MS }, signal),
+      grants.handOff(eventId, { work, notBefore: receivedAt + FEISHU_ANSWER_WINDOW_MS, receivedAt }, signal),
     );
   };
   return {

@@ -51,6 +51,25 @@ export async function latestSession(db: Db, appId: string, openId: string): Prom
   return rows[0];
 }
 
+/**
+ * Whether an attempt opened for the user at or after `since` asked for all of `scopes`: a request
+ * made again (a retried callback) was answered already.
+ */
+export async function askedSince(
+  db: Db,
+  appId: string,
+  openId: string,
+  since: Date,
+  scopes: string[],
+): Promise<boolean> {
+  const { rows } = await db.query(
+    `SELECT 1 FROM user_auth_sessions
+      WHERE app_id = $1 AND open_id = $2 AND created_at >= $3 AND scopes @> $4::text[] LIMIT 1`,
+    [appId, openId, since, scopes],
+  );
+  return rows.length > 0;
+}
+
 /** A page of grants in open_id order, after `cursor`. */
 export async function listGrants(
   db: Db,

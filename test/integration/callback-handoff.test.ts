@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildRequest } from '../../sandbox/callbacks/http.ts';
 import type { App } from '../../sandbox/config.ts';
+import type { CallbackWork } from '../../workflows/callback.ts';
 import { callbackWorkflowId } from '../../workflows/task-queues.ts';
 import { cardOf, cardTitle, eventually } from '../helpers/cards.ts';
 import { startCuttableProxy, type CuttableProxy } from '../helpers/cuttable-proxy.ts';
@@ -98,6 +99,43 @@ describe('Feishu callbacks are handed to Temporal before they are answered', () 
     await handled(eventId);
     await eventually('the card', () => (cards(stack, openId).length > 0 ? true : undefined));
     expect(cards(stack, openId)).toHaveLength(1);
+  }, 120_000);
+
+  it('a DM whose work is done again after its card was cancelled opens no card; a later DM does', async () => {
+    const openId = stack.sandbox.openIdOf(stack.appId, 3);
+    const work: CallbackWork = { action: 'request', openId, scopes: [], locale: 'zh_cn' };
+    /** The work as the API hands it over: a new event id, received at `receivedAt`. */
+    const handOver = async (receivedAt: number) => {
+      const eventId = `ev_${randomBytes(8).toString('hex')}`;
+      await stack.grants.handOff(
+        eventId,
+        { work, notBefore: receivedAt, receivedAt },
+        AbortSignal.timeout(10_000),
+      );
+      await handled(eventId);
+    };
+    const receivedAt = Date.now();
+    await handOver(receivedAt);
+    const [card] = cards(stack, openId);
+    const status = async () =>
+      (
+        (await (await stack.api(`/v1/authorizations/${openId}`)).json()) as {
+          attempt: { id: string; status: string };
+        }
+      ).attempt;
+    await stack.grants.cancel(openId, (await status()).id);
+    await eventually(
+      'the card to read 授权请求已取消',
+      () => cardTitle(cardOf(stack.sandbox, card!.messageId)) === '授权请求已取消' || undefined,
+    );
+
+    // The activity's retry after a killed worker lost its first answer: the same DM, done again.
+    await handOver(receivedAt);
+    expect(cards(stack, openId)).toHaveLength(1);
+    expect((await status()).status).toBe('cancelled');
+
+    await handOver(Date.now());
+    await eventually("the later DM's card", () => (cards(stack, openId).length === 2 ? true : undefined));
   }, 120_000);
 
   it('a Cancel that cannot reach Temporal says so on the toast and changes nothing; pressed again, it cancels', async () => {
