@@ -30,9 +30,11 @@ export async function openRedirect(redirectUrl: string, language = 'en') {
   return { status: res.status, html, outcome: /data-outcome="([a-z_]+)"/.exec(html)?.[1] };
 }
 
-export async function waitForCardTitle(stack: Stack, messageId: string, title: string) {
-  return eventually(`the card to read "${title}"`, () =>
-    cardTitle(cardOf(stack.sandbox, messageId)) === title ? true : undefined,
+export async function waitForCardTitle(stack: Stack, messageId: string, title: string, timeoutMs?: number) {
+  return eventually(
+    `the card to read "${title}"`,
+    () => (cardTitle(cardOf(stack.sandbox, messageId)) === title ? true : undefined),
+    timeoutMs,
   );
 }
 

@@ -4,9 +4,9 @@ import { buildRequest } from '../../sandbox/callbacks/http.ts';
 import type { App } from '../../sandbox/config.ts';
 import type { CallbackWork } from '../../workflows/callback.ts';
 import { callbackWorkflowId } from '../../workflows/task-queues.ts';
-import { cardOf, cardTitle, eventually } from '../helpers/cards.ts';
+import { eventually } from '../helpers/cards.ts';
 import { startCuttableProxy, type CuttableProxy } from '../helpers/cuttable-proxy.ts';
-import { pendingCard } from '../helpers/flows.ts';
+import { pendingCard, waitForCardTitle } from '../helpers/flows.ts';
 import { startStack, type Stack } from '../helpers/stack.ts';
 
 /** What buildRequest needs to encrypt and sign a body as Feishu does for the stack's HTTP callbacks. */
@@ -124,10 +124,7 @@ describe('Feishu callbacks are handed to Temporal before they are answered', () 
         }
       ).attempt;
     await stack.grants.cancel(openId, (await status()).id);
-    await eventually(
-      'the card to read 授权请求已取消',
-      () => cardTitle(cardOf(stack.sandbox, card!.messageId)) === '授权请求已取消' || undefined,
-    );
+    await waitForCardTitle(stack, card!.messageId, '授权请求已取消');
 
     // The activity's retry after a killed worker lost its first answer: the same DM, done again.
     await handOver(receivedAt);
@@ -160,11 +157,7 @@ describe('Feishu callbacks are handed to Temporal before they are answered', () 
     expect(pressed.ok).toBe(true);
     // The worker's pollers, reset by the cut, come back on the SDK's retry backoff (seconds, more
     // under a loaded full suite): the cancel lands when they do.
-    await eventually(
-      'the card to read 授权请求已取消',
-      () => cardTitle(cardOf(stack.sandbox, messageId)) === '授权请求已取消' || undefined,
-      90_000,
-    );
+    await waitForCardTitle(stack, messageId, '授权请求已取消', 90_000);
     expect(await status()).toBe('cancelled');
     // The card changed only after the answer: nothing the client had to undo.
     expect(stack.sandbox.state.message(messageId)!.versions.filter((v) => v.revertedAt)).toHaveLength(0);
