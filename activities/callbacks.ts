@@ -20,12 +20,13 @@ export function callbackActivities({ db, grants, logger }: CallbackDeps) {
   const audit = auditStream(logger);
 
   /**
-   * A request or Retry done again (the activity's first answer was lost to a killed worker) after
-   * it was answered: the user may have acted on its card since (cancelled it), and asking again
-   * would put a card in front of them that nobody asked for. Assumes the API's and PostgreSQL's
-   * clocks agree within Feishu's 3 s answer window, which the work waits out before it asks.
+   * Whether an attempt for at least these scopes opened after the DM or Retry arrived: its work done
+   * again (the activity's first answer was lost to a killed worker), or a second ask overtaken by
+   * the first. The user has had that card since and may have acted on it (cancelled it); asking
+   * again would put a card in front of them that nobody asked for. Assumes the API's and
+   * PostgreSQL's clocks agree within Feishu's 3 s answer window, which the work waits out first.
    */
-  async function answeredSince(openId: string, receivedAt: number | undefined, scopes: string[]) {
+  async function coveredSince(openId: string, receivedAt: number | undefined, scopes: string[]) {
     if (receivedAt === undefined) return false;
     const answered = await askedSince(
       db,
@@ -34,7 +35,8 @@ export function callbackActivities({ db, grants, logger }: CallbackDeps) {
       new Date(receivedAt),
       normalizeScopes(scopes),
     );
-    if (answered) logger.info({ openId }, 'a callback asked again after it was answered; nothing to do');
+    if (answered)
+      logger.info({ openId }, 'a DM or Retry covered by an attempt opened since it arrived; nothing to do');
     return answered;
   }
 
@@ -63,7 +65,7 @@ export function callbackActivities({ db, grants, logger }: CallbackDeps) {
       }
       case 'retry': {
         const previous = await getSession(db, work.attemptId);
-        if (await answeredSince(work.openId, receivedAt, previous?.scopes ?? [])) return;
+        if (await coveredSince(work.openId, receivedAt, previous?.scopes ?? [])) return;
         await grants.request(work.openId, {
           scopes: previous?.scopes ?? [],
           locale: previous?.locale,
@@ -73,7 +75,7 @@ export function callbackActivities({ db, grants, logger }: CallbackDeps) {
         return;
       }
       case 'request':
-        if (await answeredSince(work.openId, receivedAt, work.scopes)) return;
+        if (await coveredSince(work.openId, receivedAt, work.scopes)) return;
         await grants.request(work.openId, {
           scopes: work.scopes,
           locale: work.locale,

@@ -22,9 +22,12 @@ describe('per-user limits on the cards users ask for themselves (DMs, Retry)', (
   it('a user sending "授权" over and over gets the limit through and one slow-down reply, nothing more', async () => {
     const openId = stack.sandbox.openIdOf(stack.appId, 0);
     for (let i = 0; i < 6; i++) await stack.sandbox.sendUserMessage(stack.appId, openId, '授权');
+    // A DM let through after the first one's card opened is covered by it and asks nothing.
+    const letThrough = () =>
+      logged('authorization requested by DM') +
+      logged('a DM or Retry covered by an attempt opened since it arrived; nothing to do');
     await eventually('every DM handled', () =>
-      logged('authorization requested by DM') === PER_MINUTE &&
-      logged('DM request refused: too many asks') === 6 - PER_MINUTE
+      letThrough() === PER_MINUTE && logged('DM request refused: too many asks') === 6 - PER_MINUTE
         ? true
         : undefined,
     );
