@@ -28,16 +28,10 @@ export function callbackActivities({ db, grants, logger }: CallbackDeps) {
    */
   async function coveredSince(openId: string, receivedAt: number | undefined, scopes: string[]) {
     if (receivedAt === undefined) return false;
-    const answered = await askedSince(
-      db,
-      grants.appId,
-      openId,
-      new Date(receivedAt),
-      normalizeScopes(scopes),
-    );
-    if (answered)
+    const covered = await askedSince(db, grants.appId, openId, new Date(receivedAt), normalizeScopes(scopes));
+    if (covered)
       logger.info({ openId }, 'a DM or Retry covered by an attempt opened since it arrived; nothing to do');
-    return answered;
+    return covered;
   }
 
   async function act(work: CallbackWork, receivedAt: number | undefined): Promise<void> {
